@@ -1,0 +1,143 @@
+"""The problem contract: what every task that adrs can evolve provides.
+
+A problem owns its workloads, its scoring and its validation. The search loop sees only
+this interface: it asks for the initial program and the description that the model is
+told, and hands candidate programs (source text) to :meth:`Problem.evaluate`.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+SPLITS = ("train", "test", "quick")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """The outcome of evaluating one program on one split.
+
+    Attributes:
+        score: Higher is better. A failed candidate gets the problem's failure score
+            (for the published problems, the value the reference evaluator gives).
+        metrics: Named numbers worth showing (``avg_cost``, ``deadline_missed``...).
+        features: Numbers the search may use as MAP-Elites dimensions.
+        feedback: Text for the model: per-scenario breakdown, compile errors.
+        error: Why the candidate failed, or None when it is valid.
+        details: Everything else a script may want (every run's cost...); JSON-safe.
+        seconds: Wall time of the evaluation.
+    """
+
+    score: float
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    features: Mapping[str, float] = field(default_factory=dict)
+    feedback: str = ""
+    error: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "ok": self.ok,
+            "error": self.error,
+            "metrics": dict(self.metrics),
+            "features": dict(self.features),
+            "feedback": self.feedback,
+            "details": dict(self.details),
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A named reference program of a problem.
+
+    Attributes:
+        name: Short identifier used on the command line (``--baseline NAME``).
+        summary: One line saying what it is and where it comes from.
+        program: Source text of the baseline as a candidate program.
+        builtin: Identifier of a native (C++) implementation of the same policy, or
+            None when the baseline exists only as a program.
+    """
+
+    name: str
+    summary: str
+    program: str
+    builtin: str | None = None
+
+
+class Problem(abc.ABC):
+    """A task that adrs evolves programs for.
+
+    Subclasses set :attr:`name` and :attr:`description` and implement the abstract
+    methods. Higher scores are better.
+    """
+
+    name: str = ""
+    description: str = ""
+
+    @property
+    @abc.abstractmethod
+    def initial_program(self) -> str:
+        """Source text of the program the search starts from."""
+
+    @property
+    @abc.abstractmethod
+    def baselines(self) -> Mapping[str, Baseline]:
+        """Named reference programs, the published state of the art among them."""
+
+    @abc.abstractmethod
+    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+        """Score a candidate program on one split of the workloads.
+
+        Args:
+            program: Source text of the candidate.
+            split: ``train`` (seen by the search), ``test`` (held out) or ``quick``
+                (a small subset of ``train`` for cascade filtering).
+
+        Returns:
+            The result; an invalid or crashing candidate is a result with ``error``
+            set, never an exception.
+
+        Raises:
+            ValueError: ``split`` is not one of :data:`SPLITS`.
+        """
+
+    def evaluate_baseline(self, name: str, split: str = "train") -> EvalResult:
+        """Score a named baseline, through its native implementation when it has one.
+
+        Raises:
+            ValueError: No baseline of that name.
+        """
+        return self.evaluate(self.baseline(name).program, split)
+
+    def baseline(self, name: str) -> Baseline:
+        """Look a baseline up by name.
+
+        Raises:
+            ValueError: No baseline of that name; the message lists the known ones.
+        """
+        try:
+            return self.baselines[name]
+        except KeyError:
+            known = ", ".join(self.baselines)
+            raise ValueError(
+                f"problem {self.name!r} has no baseline {name!r}; known: {known}"
+            ) from None
+
+
+def check_split(split: str) -> str:
+    """Return ``split`` if it names a split.
+
+    Raises:
+        ValueError: It does not.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return split

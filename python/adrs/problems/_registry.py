@@ -1,0 +1,56 @@
+"""Names of the built-in problems and how to build each one.
+
+Problems are imported lazily so that ``adrs problems`` stays fast and a problem whose
+optional dependencies are missing does not break the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from adrs.problems._base import Problem
+
+# name -> ("module:factory", one-line summary)
+_PROBLEMS: dict[str, tuple[str, str]] = {
+    "spot": (
+        "adrs.problems.spot:SingleRegionSpotProblem",
+        "Schedule a deadline-bound job on spot vs on-demand instances, one region "
+        "(Can't Be Late, NSDI'24)",
+    ),
+    "spot-multi": (
+        "adrs.problems.spot:MultiRegionSpotProblem",
+        "Schedule a deadline-bound job on spot vs on-demand instances across regions",
+    ),
+}
+
+
+def problem_names() -> list[str]:
+    """Names of every built-in problem, in display order."""
+    return list(_PROBLEMS)
+
+
+def problem_summaries() -> dict[str, str]:
+    """One-line summary of every built-in problem."""
+    return {name: summary for name, (_, summary) in _PROBLEMS.items()}
+
+
+def get_problem(name: str, **options: Any) -> Problem:
+    """Build the problem called ``name``.
+
+    Args:
+        name: A name from :func:`problem_names`.
+        **options: Problem-specific options (for spot: ``data``, ``fidelity``...).
+
+    Raises:
+        ValueError: Unknown name, or an option the problem rejects.
+    """
+    try:
+        target, _ = _PROBLEMS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown problem {name!r}; known: {', '.join(_PROBLEMS)}"
+        ) from None
+    module_name, factory_name = target.split(":")
+    factory = getattr(importlib.import_module(module_name), factory_name)
+    return factory(**options)
