@@ -58,6 +58,13 @@ OBS_FIELDS = (
 
 MEM_SIZE = 64
 
+# Run status codes (RunStatus in the C++ header).
+STATUS_OK = 0
+STATUS_TRACE_OVERRUN = 1  # the job outlived the trace
+STATUS_INVALID_ACTION = 2  # the policy returned something that is not an action
+STATUS_POLICY_ERROR = 3  # the policy raised
+STATUS_NAMES = ("ok", "trace_overrun", "invalid_action", "policy_error")
+
 
 def obs_size(num_regions: int) -> int:
     """Length of the observation array for ``num_regions`` regions."""

@@ -1,0 +1,181 @@
+"""An ensemble of OpenAI-compatible chat models as a generator.
+
+Each proposal draws one model by weight, sends the prompt through ``openai.AsyncOpenAI``
+(any endpoint speaking the chat-completions API: OpenAI, vLLM, Ollama, Gemini's
+compatible API...), and turns the reply into a program (SEARCH/REPLACE blocks or a fenced
+full program). Rate limits (429), server errors (5xx), timeouts and connection errors
+are retried with exponential backoff; every attempt, failed or not, is returned as an
+:class:`LLMCall` with its tokens and cost so that the database accounts for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from typing import Any, Sequence
+
+import openai
+
+from adrs.evolve._candidate import Candidate
+from adrs.evolve.config import GeneratorConfig, ModelConfig
+from adrs.evolve.generators._base import LLMCall, Proposal, ProposalContext
+from adrs.evolve.generators.diffs import DiffError, program_from_reply
+from adrs.evolve.prompts import PromptBuilder
+
+
+class OpenAIEnsemble:
+    """Weighted models behind one ``propose``.
+
+    Args:
+        config: Models, concurrency, retries and backoff.
+        prompts: Builds the messages of each request.
+
+    Raises:
+        ValueError: No model, or a model whose ``api_key_env`` variable is not set.
+    """
+
+    name = "llm"
+
+    def __init__(self, config: GeneratorConfig, prompts: PromptBuilder) -> None:
+        if not config.models:
+            raise ValueError("the LLM ensemble needs at least one model (generator.models)")
+        self.config = config
+        self.prompts = prompts
+        self.models = list(config.models)
+        self._weights = [m.weight for m in self.models]
+        self._clients: dict[int, openai.AsyncOpenAI] = {}
+        self._keys = {i: _key(m) for i, m in enumerate(self.models)}
+        self._limit = asyncio.Semaphore(config.max_in_flight or 8)
+
+    def _client(self, index: int) -> openai.AsyncOpenAI:
+        # created lazily inside the running event loop (httpx binds to it)
+        if index not in self._clients:
+            model = self.models[index]
+            self._clients[index] = openai.AsyncOpenAI(
+                api_key=self._keys[index], base_url=model.base_url, timeout=model.timeout_s,
+                max_retries=0)  # retries are ours, so that each attempt is accounted
+        return self._clients[index]
+
+    async def aclose(self) -> None:
+        """Close every HTTP client."""
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+    async def propose(self, parent: Candidate, inspirations: Sequence[Candidate],
+                      context: ProposalContext) -> Proposal:
+        """See :class:`adrs.evolve.generators.Generator`."""
+        started = time.perf_counter()
+        rng = random.Random(context.seed)
+        index = rng.choices(range(len(self.models)), self._weights)[0]
+        model = self.models[index]
+        messages = self.prompts.messages(parent, inspirations, context)
+        async with self._limit:
+            reply, calls = await self._complete(index, messages, rng)
+        meta: dict[str, Any] = {"model": model.name}
+        if reply is None:
+            error = calls[-1].error if calls else "no request made"
+            return Proposal(None, generator=model.name, calls=calls, meta=meta,
+                            error=f"model {model.name} failed: {error}",
+                            seconds=time.perf_counter() - started)
+        meta["reply"] = reply
+        try:
+            program, diff = program_from_reply(reply, parent.program)
+        except DiffError as exc:
+            return Proposal(None, diff=reply, generator=model.name, calls=calls, meta=meta,
+                            error=str(exc), seconds=time.perf_counter() - started)
+        return Proposal(program, diff=diff, generator=model.name, calls=calls, meta=meta,
+                        seconds=time.perf_counter() - started)
+
+    async def _complete(self, index: int, messages: list[dict[str, str]],
+                        rng: random.Random) -> tuple[str | None, list[LLMCall]]:
+        model = self.models[index]
+        calls: list[LLMCall] = []
+        for attempt in range(self.config.retries + 1):
+            began, clock = time.time(), time.perf_counter()
+            try:
+                response = await self._client(index).chat.completions.create(
+                    model=model.name, messages=messages,  # type: ignore[arg-type]
+                    **_sampling(model))
+            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                    openai.APIConnectionError) as exc:
+                calls.append(LLMCall(model.name, attempt, began, time.perf_counter() - clock,
+                                     error=_describe(exc)))
+                if attempt == self.config.retries:
+                    break
+                await asyncio.sleep(self._delay(attempt, exc, rng))
+                continue
+            except openai.APIStatusError as exc:  # 400, 401, 404...: retrying will not help
+                calls.append(LLMCall(model.name, attempt, began, time.perf_counter() - clock,
+                                     error=_describe(exc)))
+                break
+            except openai.OpenAIError as exc:
+                calls.append(LLMCall(model.name, attempt, began, time.perf_counter() - clock,
+                                     error=_describe(exc)))
+                break
+            usage = getattr(response, "usage", None)
+            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            cost = (prompt_tokens * model.input_price
+                    + completion_tokens * model.output_price) / 1e6
+            text = _reply_text(response)
+            calls.append(LLMCall(model.name, attempt, began, time.perf_counter() - clock,
+                                 prompt_tokens, completion_tokens, cost,
+                                 error=None if text is not None else "empty reply"))
+            return text, calls
+        return None, calls
+
+    def _delay(self, attempt: int, exc: Exception, rng: random.Random) -> float:
+        delay = self.config.backoff_s * (2 ** attempt) * (0.75 + 0.5 * rng.random())
+        asked = _retry_after(exc)
+        if asked is not None:
+            delay = max(delay, asked)
+        return min(delay, self.config.backoff_max_s)
+
+
+def _key(model: ModelConfig) -> str:
+    if model.api_key_env is None:
+        return "none"  # local endpoints ignore it; the client insists on a value
+    value = os.environ.get(model.api_key_env)
+    if not value:
+        raise ValueError(f"model {model.name!r}: environment variable "
+                         f"{model.api_key_env} (api_key_env) is not set")
+    return value
+
+
+def _sampling(model: ModelConfig) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if model.temperature is not None:
+        options["temperature"] = model.temperature
+    if model.max_tokens is not None:
+        options["max_tokens"] = model.max_tokens
+    return options
+
+
+def _reply_text(response: Any) -> str | None:
+    choices = getattr(response, "choices", None) or []
+    if not choices:
+        return None
+    content = getattr(choices[0].message, "content", None)
+    return content if content else None
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    kind = type(exc).__name__
+    message = " ".join(str(exc).split())[:300]
+    return f"{kind} ({status}): {message}" if status else f"{kind}: {message}"

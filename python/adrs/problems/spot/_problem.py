@@ -1,0 +1,392 @@
+"""The ``spot`` and ``spot-multi`` problems: evolve a policy that finishes a job before its
+deadline at the lowest cost, using cheap preemptible spot instances and reliable on-demand
+ones ("Can't Be Late", NSDI'24; the ADRS paper's first case study).
+
+Scores follow the reference evaluators (spec 3.1 and 3.2): one region,
+``-mean(cost) - 0.25 * std(cost)`` over the runs; many regions, ``-mean`` of the
+per-scenario mean costs. Higher is better.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from adrs import _core
+from adrs.bridge import CompiledPolicy, compile_policy
+from adrs.problems._base import Baseline, EvalResult, Problem, check_split
+from adrs.problems.spot import _workloads as workloads
+from adrs.simulators.spot_layout import STATUS_NAMES, STATUS_OK
+
+FIDELITIES = ("reference", "corrected")
+PATHS = ("cpp", "numba", "interpreted")
+
+
+@dataclass(frozen=True)
+class _BaselineSpec:
+    name: str
+    builtin: str
+    summary: str
+
+
+_SINGLE_BASELINES = (
+    _BaselineSpec("always_on_demand", "always_on_demand",
+                  "on demand from start to finish: the cost ceiling of a safe policy"),
+    _BaselineSpec("greedy", "greedy",
+                  "the reference evaluator's seed: spot when available, on demand when late"),
+    _BaselineSpec("uniform_progress_simplified", "uniform_progress_simplified",
+                  "the reference evaluator's simplified Uniform Progress program"),
+    _BaselineSpec("uniform_progress", "uniform_progress",
+                  "Uniform Progress as published (NSDI'24): the state of the art"),
+)
+_MULTI_BASELINES = (
+    _BaselineSpec("always_on_demand", "always_on_demand",
+                  "on demand in the first region from start to finish"),
+    _BaselineSpec("multi_seed", "multi_seed",
+                  "the reference multi-region evaluator's seed: round-robin over regions"),
+    _BaselineSpec("multi_uniform_progress", "multi_uniform_progress",
+                  "multi-region Uniform Progress as published: the state of the art"),
+)
+
+
+def _program_text(name: str) -> str:
+    return resources.files("adrs.problems.spot.programs").joinpath(f"{name}.py").read_text()
+
+
+class SpotProblem(Problem):
+    """Shared machinery of the one- and many-region spot problems.
+
+    Args:
+        data: Where the traces are (see :func:`~adrs.problems.spot._workloads.resolve_traces`);
+            None means ``$ADRS_DATA_DIR`` or else synthetic traces.
+        fidelity: ``reference`` (default: reproduces the reference simulators, quirks
+            included) or ``corrected`` (docs/spot.md lists the differences).
+        traces: A trace file, folder or archive to evaluate on instead of the built-in
+            splits (every split is then this custom workload); needs ``scenarios``.
+        scenarios: ``(duration, deadline, overhead)`` hours, or ``"D:T:O"`` strings, for
+            ``traces``.
+        path: Which simulator path scores: ``cpp`` (official), ``numba`` or ``interpreted``.
+
+    Raises:
+        ValueError: Unknown fidelity or path, scenarios without traces, or bad scenarios.
+    """
+
+    multi_region: bool = False
+    failure_score: float = -100000.0
+    _baseline_specs: tuple[_BaselineSpec, ...] = ()
+    _initial: str = ""
+
+    def __init__(self, data: str | os.PathLike[str] | None = None, fidelity: str = "reference",
+                 traces: str | os.PathLike[str] | None = None,
+                 scenarios: Sequence[tuple[float, float, float] | str] | None = None,
+                 path: str = "cpp") -> None:
+        if fidelity not in FIDELITIES:
+            raise ValueError(f"unknown fidelity {fidelity!r}; expected one of "
+                             f"{', '.join(FIDELITIES)}")
+        if path not in PATHS:
+            raise ValueError(f"unknown path {path!r}; expected one of {', '.join(PATHS)}")
+        if scenarios and traces is None:
+            raise ValueError("scenarios apply to your own traces: give traces too")
+        self.fidelity = fidelity
+        self.path = path
+        self._data = data
+        self._custom_traces = traces
+        self._custom_scenarios = [workloads.parse_scenario(s) if isinstance(s, str)
+                                  else tuple(float(x) for x in s) for s in (scenarios or [])]
+        if traces is not None and not self._custom_scenarios:
+            raise ValueError("give at least one scenario DURATION:DEADLINE:OVERHEAD "
+                             "for your traces")
+        self._traces: Any = None
+        self.trace_source = ""
+        self._workloads: dict[str, workloads.Workload] = {}
+
+    # -- the Problem contract -------------------------------------------------------------
+
+    @property
+    def initial_program(self) -> str:
+        return _program_text(self._initial)
+
+    @property
+    def baselines(self) -> Mapping[str, Baseline]:
+        return {spec.name: Baseline(spec.name, spec.summary, _program_text(spec.builtin),
+                                    spec.builtin) for spec in self._baseline_specs}
+
+    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+        started = time.perf_counter()
+        workload = self.workload(split)
+        try:
+            policy = compile_policy(program, filename="candidate.py")
+        except ValueError as exc:
+            return self._failed(str(exc), workload, started)
+        if self.path == "interpreted" or not policy.compiled:
+            callable_policy: Any = policy.interpreted
+            path = "interpreted"
+        elif self.path == "numba":
+            callable_policy, path = policy.numba_function(), "numba"
+        else:
+            callable_policy, path = policy.address, "cpp"
+        runs = self._simulate(workload, callable_policy, path)
+        timings = {"compile_seconds": policy.compile_seconds}
+        return self._result(workload, runs, started, path, policy, timings)
+
+    def evaluate_baseline(self, name: str, split: str = "train") -> EvalResult:
+        """Score a baseline through its built-in C++ policy (no compile).
+
+        Raises:
+            ValueError: No baseline of that name.
+        """
+        baseline = self.baseline(name)
+        started = time.perf_counter()
+        workload = self.workload(split)
+        runs = self._simulate(workload, baseline.builtin, "cpp")
+        return self._result(workload, runs, started, "cpp-builtin", None, {})
+
+    # -- workloads ----------------------------------------------------------------------
+
+    @property
+    def traces(self) -> Any:
+        """The loaded trace set (loaded on first use)."""
+        if self._traces is None:
+            if self._custom_traces is not None:
+                self._traces, self.trace_source = workloads.resolve_traces(self._custom_traces)
+            else:
+                self._traces, self.trace_source = workloads.resolve_traces(self._data)
+        return self._traces
+
+    def workload(self, split: str) -> workloads.Workload:
+        """The runs of a split (every split is the custom workload when traces were given).
+
+        Raises:
+            ValueError: Unknown split, or traces that lack what the split needs.
+        """
+        check_split(split)
+        key = "custom" if self._custom_traces is not None else split
+        if key not in self._workloads:
+            if key == "custom":
+                self._workloads[key] = workloads.custom_workload(
+                    self.traces, self._custom_scenarios, self.multi_region)
+            else:
+                self._workloads[key] = self._split_workload(split)
+        return self._workloads[key]
+
+    def _split_workload(self, split: str) -> workloads.Workload:
+        raise NotImplementedError
+
+    # -- simulation and scoring -----------------------------------------------------------
+
+    def _simulate(self, workload: workloads.Workload, policy: Any, path: str,
+                  record_history: bool = False) -> dict[str, Any]:
+        traces = workload.traces
+        args = (traces.available, traces.prices, traces.offsets, traces.gap_seconds,
+                workload.run_traces, workload.run_offsets, workload.scenarios_hours,
+                self.multi_region, self.fidelity, policy, record_history)
+        started = time.perf_counter()
+        if path == "numba":
+            from adrs.simulators import spot as numba_spot
+
+            runs = numba_spot.simulate(*args)
+        else:
+            runs = _core.spot_simulate(*args)
+        runs["simulate_seconds"] = time.perf_counter() - started
+        return runs
+
+    def _aggregate(self, workload: workloads.Workload, cost: np.ndarray) -> tuple[float, dict]:
+        raise NotImplementedError
+
+    def _result(self, workload: workloads.Workload, runs: dict[str, Any], started: float,
+                path: str, policy: CompiledPolicy | None, timings: dict[str, float]
+                ) -> EvalResult:
+        status = runs["status"]
+        failed = np.flatnonzero(status != STATUS_OK)
+        if failed.size:
+            message = self._failure_message(workload, runs, int(failed[0]), policy)
+            if failed.size > 1:
+                message += f" ({failed.size} of {len(workload)} runs failed)"
+            return self._failed(message, workload, started, runs, path)
+        cost = runs["cost"]
+        score, metrics = self._aggregate(workload, cost)
+        gaps = workload.traces.gap_seconds[workload.run_traces[workload.run_offsets[:-1]]]
+        late = runs["finish_tick"] * gaps > workload.scenarios_hours[:, 1] * 3600.0 + 1e-9
+        billed = np.maximum(runs["ticks"].sum(), 1)
+        metrics.update({
+            "runs": float(len(workload)),
+            "deadline_missed": float(late.sum()),
+            "on_demand_share": float(runs["on_demand_ticks"].sum() / billed),
+            "spot_share": float(runs["spot_ticks"].sum() / billed),
+            "simulated_ticks": float(runs["ticks"].sum()),
+        })
+        features = {"on_demand_share": metrics["on_demand_share"],
+                    "spot_share": metrics["spot_share"]}
+        feedback = self._feedback(workload, cost, late, metrics)
+        if policy is not None and policy.compile_error:
+            feedback = (f"{policy.compile_error}\nThe policy ran interpreted (slow); make it "
+                        f"compile with Numba.\n\n{feedback}")
+        details = self._details(workload, runs, path, late, timings)
+        return EvalResult(score, metrics, features, feedback, None, details,
+                          time.perf_counter() - started)
+
+    def _failed(self, message: str, workload: workloads.Workload, started: float,
+                runs: dict[str, Any] | None = None, path: str = "") -> EvalResult:
+        details: dict[str, Any] = {"split": workload.split, "traces": self.trace_source,
+                                   "fidelity": self.fidelity}
+        if runs is not None:
+            details.update(self._details(workload, runs, path, None, {}))
+        return EvalResult(self.failure_score, {}, {}, f"The candidate failed: {message}",
+                          message, details, time.perf_counter() - started)
+
+    def _failure_message(self, workload: workloads.Workload, runs: dict[str, Any], i: int,
+                         policy: CompiledPolicy | None) -> str:
+        status = STATUS_NAMES[int(runs["status"][i])]
+        tick = int(runs["status_tick"][i])
+        where = (f"run {workload.groups[i]}/{workload.trace_ids[i]} "
+                 f"(scenario {workload.scenario_label(i)}) at tick {tick}")
+        message = runs["messages"][i]
+        if status == "policy_error" and not message and policy is not None:
+            message = self._interpreted_error(workload, i, policy)
+        if status == "trace_overrun":
+            return (f"{where}: the job ran past the end of the trace without finishing "
+                    "(the reference simulator never ends such a run)")
+        if status == "invalid_action":
+            action = int(runs["bad_action"][i])
+            detail = message or f"returned {action}"
+            moves = " or cluster_type + 3 * (region + 1)" if self.multi_region else ""
+            return (f"{where}: the policy {detail}, not an action (0 NONE, 1 SPOT, "
+                    f"2 ON_DEMAND{moves})")
+        return f"{where}: the policy raised {message or 'an exception'}"
+
+    def _interpreted_error(self, workload: workloads.Workload, i: int,
+                           policy: CompiledPolicy) -> str:
+        # A compiled policy cannot carry its exception out of the cfunc: replay the run
+        # interpreted to name it.
+        lo, hi = workload.run_offsets[i], workload.run_offsets[i + 1]
+        one = workloads.Workload(workload.split, workload.traces, workload.run_traces[lo:hi],
+                                 np.array([0, hi - lo], np.int64),
+                                 workload.scenarios_hours[i:i + 1], workload.groups[i:i + 1],
+                                 workload.trace_ids[i:i + 1])
+        replay = self._simulate(one, policy.interpreted, "interpreted")
+        return replay["messages"][0]
+
+    def _details(self, workload: workloads.Workload, runs: dict[str, Any], path: str,
+                 late: np.ndarray | None, timings: dict[str, float]) -> dict[str, Any]:
+        per_run = []
+        for i in range(len(workload)):
+            cost = float(runs["cost"][i])
+            per_run.append({
+                "group": workload.groups[i],
+                "trace": workload.trace_ids[i],
+                "duration": float(workload.scenarios_hours[i, 0]),
+                "deadline": float(workload.scenarios_hours[i, 1]),
+                "overhead": float(workload.scenarios_hours[i, 2]),
+                "cost": cost if np.isfinite(cost) else None,
+                "ticks": int(runs["ticks"][i]),
+                "finish_tick": int(runs["finish_tick"][i]),
+                "spot_ticks": int(runs["spot_ticks"][i]),
+                "on_demand_ticks": int(runs["on_demand_ticks"][i]),
+                "final_region": int(runs["final_region"][i]),
+                "deadline_missed": bool(late[i]) if late is not None else None,
+                "status": STATUS_NAMES[int(runs["status"][i])],
+            })
+        return {
+            "split": workload.split,
+            "traces": self.trace_source,
+            "fidelity": self.fidelity,
+            "path": path,
+            "simulate_seconds": runs["simulate_seconds"],
+            **timings,
+            "runs": per_run,
+        }
+
+    def _feedback(self, workload: workloads.Workload, cost: np.ndarray, late: np.ndarray,
+                  metrics: dict[str, float]) -> str:
+        raise NotImplementedError
+
+
+class SingleRegionSpotProblem(SpotProblem):
+    """``spot``: one region, the reference single-region evaluator's 1,080 runs."""
+
+    name = "spot"
+    multi_region = False
+    failure_score = -100000.0  # what the reference evaluator gives a failed candidate
+    _baseline_specs = _SINGLE_BASELINES
+    _initial = "greedy"
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return resources.files("adrs.problems.spot").joinpath("description.md").read_text()
+
+    def _split_workload(self, split: str) -> workloads.Workload:
+        return workloads.single_region_workload(self.traces, split)
+
+    def _aggregate(self, workload: workloads.Workload, cost: np.ndarray) -> tuple[float, dict]:
+        mean, std = float(np.mean(cost)), float(np.std(cost))
+        combined = -mean - 0.25 * std
+        return combined, {"combined_score": combined, "avg_cost": mean, "std_cost": std,
+                          "score": -mean}
+
+    def _feedback(self, workload: workloads.Workload, cost: np.ndarray, late: np.ndarray,
+                  metrics: dict[str, float]) -> str:
+        cells: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for i in range(len(workload)):
+            cells[(workload.scenario_label(i), workload.groups[i])].append(float(cost[i]))
+        scenarios = list(dict.fromkeys(s for s, _ in cells))
+        zones = list(dict.fromkeys(z for _, z in cells))
+        lines = [
+            f"combined score {metrics['combined_score']:.4f} = -mean {metrics['avg_cost']:.4f}"
+            f" - 0.25 * std {metrics['std_cost']:.4f} over {len(workload)} runs; "
+            f"{int(metrics['deadline_missed'])} finished after the deadline.",
+            "Mean cost ($) per scenario (duration:deadline:overhead hours) and zone:",
+            "scenario        " + " ".join(f"{z:>18}" for z in zones),
+        ]
+        for s in scenarios:
+            row = " ".join(f"{np.mean(cells[(s, z)]):>18.3f}" if (s, z) in cells else
+                           f"{'':>18}" for z in zones)
+            lines.append(f"{s:<16}{row}")
+        worst = sorted(cells, key=lambda c: -np.mean(cells[c]))[:5]
+        lines.append("Most expensive cells: " + "; ".join(
+            f"{z} {s} ({np.mean(cells[(s, z)]):.2f})" for s, z in worst))
+        return "\n".join(lines)
+
+
+class MultiRegionSpotProblem(SpotProblem):
+    """``spot-multi``: many regions, the reference multi-region evaluator's 34 runs."""
+
+    name = "spot-multi"
+    multi_region = True
+    failure_score = -1e9  # the reference's score when no scenario succeeds
+    _baseline_specs = _MULTI_BASELINES
+    _initial = "multi_seed"
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return resources.files("adrs.problems.spot").joinpath("description_multi.md").read_text()
+
+    def _split_workload(self, split: str) -> workloads.Workload:
+        return workloads.multi_region_workload(self.traces, split)
+
+    def _aggregate(self, workload: workloads.Workload, cost: np.ndarray) -> tuple[float, dict]:
+        by_scenario: dict[str, list[float]] = defaultdict(list)
+        for i in range(len(workload)):
+            by_scenario[workload.groups[i]].append(float(cost[i]))
+        # Python sum/len in run order, as the reference evaluator averages.
+        means = {name: sum(c) / len(c) for name, c in by_scenario.items()}
+        final = sum(means.values()) / len(means)
+        metrics = {"combined_score": -final, "avg_cost": final}
+        metrics.update({f"avg_cost[{name}]": m for name, m in means.items()})
+        return -final, metrics
+
+    def _feedback(self, workload: workloads.Workload, cost: np.ndarray, late: np.ndarray,
+                  metrics: dict[str, float]) -> str:
+        lines = [f"score {metrics['combined_score']:.4f} = -mean of the per-scenario mean costs "
+                 f"over {len(workload)} runs; {int(metrics['deadline_missed'])} finished after "
+                 "the deadline.", "Mean cost ($) per scenario:"]
+        for key, value in metrics.items():
+            if key.startswith("avg_cost["):
+                lines.append(f"  {key[9:-1]:<26} {value:10.3f}")
+        return "\n".join(lines)
+

@@ -1,0 +1,1 @@
+"""Built-in spot-scheduling policies, as candidate programs (plain source files)."""
