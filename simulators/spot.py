@@ -218,7 +218,7 @@ def _simulate_batch(available, prices, offsets, gaps, run_traces, run_offsets, s
         out_i[i, 5] = r[6]
         out_i[i, 6] = r[7]
         out_i[i, 7] = r[8]
-        if r[6] == STATUS_OK:
+        if r[6] == STATUS_OK and histories.shape[1] > 0:
             histories[i, :r[1]] = history[:r[1]]
     return out_f, out_i
 

@@ -7,7 +7,7 @@ optional dependencies are missing does not break the others.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import Any, Callable
 
 from adrs.problems._base import Problem
 
@@ -22,6 +22,7 @@ _PROBLEMS: dict[str, tuple[str, str]] = {
         "adrs.problems.spot:MultiRegionSpotProblem",
         "Schedule a deadline-bound job on spot vs on-demand instances across regions",
     ),
+    "toy": ("adrs.problems.toy:ToyProblem", "Fit a hidden piecewise curve (a fast demo problem)"),
 }
 
 
@@ -35,6 +36,22 @@ def problem_summaries() -> dict[str, str]:
     return {name: summary for name, (_, summary) in _PROBLEMS.items()}
 
 
+def problem_factory(name: str) -> Callable[..., Problem]:
+    """The class (or function) that builds the problem called ``name``.
+
+    Raises:
+        ValueError: Unknown name.
+    """
+    try:
+        target, _ = _PROBLEMS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown problem {name!r}; known: {', '.join(_PROBLEMS)}"
+        ) from None
+    module_name, factory_name = target.split(":")
+    return getattr(importlib.import_module(module_name), factory_name)
+
+
 def get_problem(name: str, **options: Any) -> Problem:
     """Build the problem called ``name``.
 
@@ -45,12 +62,4 @@ def get_problem(name: str, **options: Any) -> Problem:
     Raises:
         ValueError: Unknown name, or an option the problem rejects.
     """
-    try:
-        target, _ = _PROBLEMS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown problem {name!r}; known: {', '.join(_PROBLEMS)}"
-        ) from None
-    module_name, factory_name = target.split(":")
-    factory = getattr(importlib.import_module(module_name), factory_name)
-    return factory(**options)
+    return problem_factory(name)(**options)

@@ -1,0 +1,51 @@
+"""Options shared by the commands that build a problem (eval, baselines)."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from typing import Any
+
+from adrs.problems import Problem, get_problem, problem_names
+
+
+def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("problem", metavar="PROBLEM",
+                        help=f"one of: {', '.join(problem_names())}")
+    parser.add_argument("--split", default="train", choices=("train", "test", "quick"),
+                        help="workload split (default: train)")
+    parser.add_argument("--data", metavar="DIR",
+                        help="folder with the real workloads (e.g. ../shared/data); default: "
+                             "$ADRS_DATA_DIR, else synthetic workloads")
+    parser.add_argument("--fidelity", choices=("reference", "corrected"),
+                        help="simulator rules: reference (default) or corrected")
+    parser.add_argument("--traces", metavar="PATH",
+                        help="evaluate on these traces (file, folder or archive) instead")
+    parser.add_argument("--scenario", action="append", metavar="DURATION:DEADLINE:OVERHEAD",
+                        help="job grid for --traces, in hours (repeatable)")
+
+
+def build_problem(args: argparse.Namespace) -> Problem:
+    """Build the problem named on the command line with the options given.
+
+    Raises:
+        ValueError: Unknown problem, or an option that problem does not take.
+    """
+    options: dict[str, Any] = {}
+    for option in ("data", "fidelity", "traces"):
+        if getattr(args, option) is not None:
+            options[option] = getattr(args, option)
+    if args.scenario:
+        options["scenarios"] = args.scenario
+    problem_class_options = _accepted_options(args.problem)
+    for option in options:
+        if option not in problem_class_options:
+            flag = "--scenario" if option == "scenarios" else f"--{option}"
+            raise ValueError(f"problem {args.problem!r} takes no option {flag}")
+    return get_problem(args.problem, **options)
+
+
+def _accepted_options(name: str) -> set[str]:
+    from adrs.problems._registry import problem_factory
+
+    return set(inspect.signature(problem_factory(name)).parameters)

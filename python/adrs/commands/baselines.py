@@ -1,0 +1,38 @@
+"""``adrs baselines``: score every baseline of a problem, side by side."""
+
+from __future__ import annotations
+
+import argparse
+
+from adrs.commands import Output
+from adrs.commands._problem_args import add_problem_arguments, build_problem
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_problem_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> Output:
+    problem = build_problem(args)
+    rows = []
+    for name, baseline in problem.baselines.items():
+        result = problem.evaluate_baseline(name, args.split)
+        rows.append((name, baseline.summary, result))
+    data = {
+        "problem": problem.name,
+        "split": args.split,
+        "baselines": [{"name": n, "summary": s, **r.to_json()} for n, s, r in rows],
+    }
+    first = rows[0][2].details if rows else {}
+    lines = [f"{problem.name} baselines on {args.split} "
+             f"({first.get('fidelity', '')} fidelity; {first.get('traces', '')})",
+             f"{'baseline':<28} {'score':>14} {'avg_cost':>10} {'late':>5} {'time':>9}  summary"]
+    for name, summary, result in rows:
+        if result.ok:
+            avg = result.metrics.get("avg_cost", float("nan"))
+            late = int(result.metrics.get("deadline_missed", 0))
+            lines.append(f"{name:<28} {result.score:>14.6f} {avg:>10.4f} {late:>5d} "
+                         f"{result.seconds * 1e3:>7.1f}ms  {summary}")
+        else:
+            lines.append(f"{name:<28} {'FAILED':>14}  {result.error}")
+    return Output("\n".join(lines), data)

@@ -1,0 +1,57 @@
+"""``adrs eval``: score a program, or a built-in baseline, on a problem."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from adrs.commands import Output
+from adrs.commands._problem_args import add_problem_arguments, build_problem
+from adrs.problems import EvalResult
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_problem_arguments(parser)
+    parser.add_argument("program", metavar="PROGRAM.py", nargs="?",
+                        help="the candidate program to score")
+    parser.add_argument("--baseline", metavar="NAME",
+                        help="score a built-in baseline instead of a file")
+
+
+def run(args: argparse.Namespace) -> Output:
+    if (args.program is None) == (args.baseline is None):
+        raise ValueError("give a PROGRAM.py or --baseline NAME (one of the two)")
+    problem = build_problem(args)
+    if args.baseline is not None:
+        result = problem.evaluate_baseline(args.baseline, args.split)
+        label = f"baseline {args.baseline}"
+    else:
+        path = Path(args.program)
+        if not path.is_file():
+            raise FileNotFoundError(f"program not found: {path}")
+        try:
+            source = path.read_text()
+        except UnicodeDecodeError:
+            raise ValueError(f"{path} is not a text file") from None
+        result = problem.evaluate(source, args.split)
+        label = str(path)
+    data = {"problem": problem.name, "program": label, **result.to_json()}
+    return Output(render(problem.name, label, result), data, 0 if result.ok else 1)
+
+
+def render(problem: str, label: str, result: EvalResult) -> str:
+    """The human-readable report of one evaluation."""
+    details = result.details
+    head = (f"{problem}: {label} on {details.get('split', '?')} "
+            f"({details.get('fidelity', '')} fidelity; {details.get('traces', '')})")
+    if not result.ok:
+        return f"{head}\nFAILED (score {result.score:g}): {result.error}"
+    metrics = "  ".join(f"{k} {v:.6g}" for k, v in result.metrics.items()
+                        if not k.startswith("avg_cost["))
+    timing = f"time {result.seconds:.3f} s"
+    if "compile_seconds" in details:
+        timing += f" (compile {details['compile_seconds']:.3f} s"
+        timing += f", simulate {details['simulate_seconds']:.4f} s, {details['path']})"
+    elif "simulate_seconds" in details:
+        timing += f" (simulate {details['simulate_seconds']:.4f} s, {details['path']})"
+    return "\n".join([head, f"score {result.score!r}", metrics, "", result.feedback, "", timing])
