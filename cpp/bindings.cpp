@@ -35,6 +35,22 @@ struct PythonPolicy {
   py::array_t<double> mem_array;
   std::string message;  // why the last call failed
 
+  // "ValueError: message (line 7)", the line being the innermost one in the policy's file.
+  std::string describe(py::error_already_set& e) const {
+    std::string text = py::str(e.type().attr("__name__")).cast<std::string>() + ": " +
+                       py::str(e.value()).cast<std::string>();
+    py::object code = py::getattr(fn, "__code__", py::none());
+    if (code.is_none()) return text;
+    py::object filename = code.attr("co_filename");
+    int64_t line = -1;
+    for (py::handle tb = e.trace(); tb && !tb.is_none(); tb = tb.attr("tb_next")) {
+      py::object frame_file = tb.attr("tb_frame").attr("f_code").attr("co_filename");
+      if (frame_file.equal(filename))
+        line = tb.attr("tb_lineno").cast<int64_t>();
+    }
+    return line < 0 ? text : text + " (line " + std::to_string(line) + ")";
+  }
+
   int64_t operator()(double* o, int64_t n_obs, double* mem, int64_t n_mem) {
     if (obs_array.size() != n_obs) obs_array = py::array_t<double>(n_obs);
     if (mem_array.size() != n_mem) mem_array = py::array_t<double>(n_mem);
@@ -44,7 +60,7 @@ struct PythonPolicy {
     try {
       result = fn(obs_array, mem_array);
     } catch (py::error_already_set& e) {
-      message = e.what();
+      message = describe(e);
       return spot::kPolicyRaised;
     }
     std::memcpy(mem, mem_array.data(), sizeof(double) * n_mem);
@@ -53,7 +69,7 @@ struct PythonPolicy {
                             py::isinstance(result, py::module_::import("numpy").attr("integer"));
     if (!is_integer || py::isinstance<py::bool_>(result)) {
       message = "returned " + py::repr(result).cast<std::string>() + " of type " +
-                py::str(result.get_type().attr("__name__")).cast<std::string>() +
+                py::str(py::type::of(result).attr("__name__")).cast<std::string>() +
                 ", not an integer action";
       return -1;
     }
