@@ -18,12 +18,15 @@ namespace {
 template <class T>
 using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
 
-// A candidate compiled to a C function by the Python bridge (numba.cfunc).
+// A candidate compiled to a C function by the Python bridge (numba.cfunc). It returns the
+// action plus one, and 0 when the policy raised (a cfunc returns 0 after an exception).
 struct AddressPolicy {
   using Fn = int64_t (*)(double*, int64_t, double*, int64_t);
   Fn fn;
   int64_t operator()(double* o, int64_t n_obs, double* mem, int64_t n_mem) const {
-    return fn(o, n_obs, mem, n_mem);
+    const int64_t raw = fn(o, n_obs, mem, n_mem);
+    if (raw == 0) return spot::kPolicyRaised;
+    return static_cast<int64_t>(static_cast<uint64_t>(raw) - 1);  // no signed overflow
   }
 };
 

@@ -14,10 +14,12 @@ C_POLICY = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.POINTER(ctypes.c_double), cty
 
 
 def call_address(address: int, obs: np.ndarray, mem: np.ndarray) -> int:
+    """The action, decoded as the C++ loop does (the C entry returns action + 1, 0 if raised)."""
     function = C_POLICY(address)
     as_pointer = ctypes.POINTER(ctypes.c_double)
-    return function(obs.ctypes.data_as(as_pointer), obs.size, mem.ctypes.data_as(as_pointer),
-                    mem.size)
+    raw = function(obs.ctypes.data_as(as_pointer), obs.size, mem.ctypes.data_as(as_pointer),
+                   mem.size)
+    return POLICY_RAISED if raw == 0 else raw - 1
 
 
 HELPERS = '''
@@ -46,13 +48,14 @@ def test_compiled_policy_runs_through_the_c_address_and_numba_and_python():
     assert mem[0] == 3.0
 
 
-def test_exceptions_inside_the_compiled_policy_become_the_raised_action():
+def test_exceptions_inside_the_compiled_policy_become_the_raised_action(capfd):
     policy = compile_policy(
         "def decide(obs, mem):\n    if obs[0] < 1.0:\n        raise ValueError('no')\n    return 1\n")
     assert call_address(policy.address, np.zeros(2), np.zeros(2)) == POLICY_RAISED
     assert call_address(policy.address, np.ones(2), np.zeros(2)) == 1
     out_of_bounds = compile_policy("def decide(obs, mem):\n    return int(obs[10])\n")
     assert call_address(out_of_bounds.address, np.zeros(2), np.zeros(2)) == POLICY_RAISED
+    assert capfd.readouterr().err == ""  # nothing printed per failing tick
 
 
 @pytest.mark.parametrize("body, kind", [

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "problems": ("adrs.commands.problems", "list the built-in problems"),
     "eval": ("adrs.commands.evaluate", "score a program (or a baseline) on a problem"),
     "baselines": ("adrs.commands.baselines", "score every baseline of a problem side by side"),
+    "run": ("adrs.commands.run", "evolve programs for a problem or an OpenEvolve-style folder"),
 }
 
 
@@ -56,10 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     except KeyboardInterrupt:
         return _fail(args, "interrupted", status=130)
-    if args.json:
-        print(json.dumps(output.data, default=_json_default))
-    elif output.text:
-        print(output.text)
+    try:
+        if args.json:
+            print(json.dumps(output.data, default=_json_default))
+        elif output.text:
+            print(output.text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into head: not an error of ours
+        sys.stdout = None  # type: ignore[assignment]  # silence the flush at exit
     return output.status
 
 
