@@ -12,9 +12,10 @@ import dataclasses
 import os
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Union
 
 import yaml
 
@@ -273,11 +274,16 @@ class RunConfig:
 
 
 def load_config(path: str | Path | None = None, models_path: str | Path | None = None,
-                overrides: Mapping[str, Any] | None = None) -> RunConfig:
+                overrides: Mapping[str, Any] | None = None,
+                base: Mapping[str, Any] | None = None) -> RunConfig:
     """Read the run configuration.
+
+    Precedence, lowest first: defaults, ``base``, the file at ``path``, the models file,
+    ``overrides``.
 
     Args:
         path: YAML file with any subset of the keys of :class:`RunConfig`; None: defaults.
+        base: Partial configuration under the file (a task folder's own config).
         models_path: YAML file with a list of models (or a mapping with key ``models``);
             replaces ``generator.models``.
         overrides: Top-level values set last (from command-line flags such as ``budget``).
@@ -291,16 +297,19 @@ def load_config(path: str | Path | None = None, models_path: str | Path | None =
     """
     data: dict[str, Any] = {}
     where = "config"
+    if base:
+        config_from_mapping(base, "task folder config")  # name the right file on errors
+        data = dict(base)
     if path is not None:
         where = str(path)
-        data = _read_yaml_mapping(path)
+        data = _deep_merge(data, _read_yaml_mapping(path))
     config = config_from_mapping(data, where)
     if models_path is not None:
         raw = _read_yaml(models_path)
         if isinstance(raw, Mapping):
             unknown = set(raw) - {"models"}
             if unknown:
-                raise ValueError(f"{models_path}: unknown key {sorted(unknown)[0]!r}; "
+                raise ValueError(f"{models_path}: unknown key {min(unknown)!r}; "
                                  "expected a list of models or a mapping with 'models'")
             raw = raw.get("models")
         if not isinstance(raw, list) or not raw:
@@ -331,6 +340,16 @@ def config_to_mapping(config: RunConfig) -> dict[str, Any]:
     return _plain(dataclasses.asdict(config))
 
 
+def _deep_merge(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(low)
+    for key, value in high.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -354,7 +373,7 @@ def _read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+        raise ValueError(f"{path}: expected a mapping at the top level")  # noqa: TRY004
     return dict(data)
 
 

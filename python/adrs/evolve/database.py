@@ -13,9 +13,10 @@ import json
 import math
 import sqlite3
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from adrs.evolve._candidate import STATUSES, Candidate
 from adrs.evolve._program import program_hash
@@ -101,10 +102,10 @@ class Database:
         """
         self.path = Path(path)
         self._conn = sqlite3.connect(str(self.path), isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
         try:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
@@ -144,6 +145,12 @@ class Database:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                          (key, json.dumps(value)))
+
+    def set_meta_many(self, values: dict[str, Any]) -> None:
+        """Store several meta values in one transaction."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             [(k, json.dumps(v)) for k, v in values.items()])
 
     def start_run(self, argv: Sequence[str], pid: int) -> int:
         """Record that a process started (or resumed) the run; returns the run id."""

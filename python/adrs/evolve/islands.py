@@ -9,8 +9,8 @@ the same choices.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from adrs.evolve._candidate import Candidate
 from adrs.evolve.archive import Dimension, GridArchive

@@ -11,8 +11,8 @@ import json
 import math
 import re
 import string
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from adrs.evolve._candidate import Candidate
 from adrs.evolve.config import PromptConfig
@@ -31,7 +31,7 @@ TEMPLATE_FIELDS: dict[str, frozenset[str]] = {
     "rewrite_format.txt": frozenset(),
 }
 
-_PLACEHOLDER = re.compile(r"\$(?:(\$)|([_a-z][_a-z0-9]*)|\{([_a-z][_a-z0-9]*)\})", re.I)
+_PLACEHOLDER = re.compile(r"\$(?:(\$)|([_a-z][_a-z0-9]*)|\{([_a-z][_a-z0-9]*)\})", re.IGNORECASE)
 
 
 def load_templates(override_dir: str | Path | None = None) -> dict[str, string.Template]:

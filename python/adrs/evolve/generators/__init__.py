@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from adrs.evolve.generators._base import Generator, LLMCall, Proposal, ProposalContext
 from adrs.evolve.generators.diffs import (
     DiffError,
@@ -12,7 +14,6 @@ from adrs.evolve.generators.diffs import (
     program_from_reply,
 )
 from adrs.evolve.generators.mutator import OfflineMutator
-from adrs.evolve.generators.openai_ensemble import OpenAIEnsemble
 
 __all__ = [
     "DiffError",
@@ -28,3 +29,12 @@ __all__ = [
     "parse_blocks",
     "program_from_reply",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the model client takes a second to import; load it only when asked for
+    if name == "OpenAIEnsemble":
+        from adrs.evolve.generators.openai_ensemble import OpenAIEnsemble
+
+        return OpenAIEnsemble
+    raise AttributeError(f"module 'adrs.evolve.generators' has no attribute {name!r}")

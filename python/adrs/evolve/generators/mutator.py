@@ -3,9 +3,10 @@
 Edits, each applied to the program text so that everything it does not touch (comments,
 layout) stays as it was:
 
-- ``constant``: scale a float by a log-normal factor (or shift a zero), step an int;
-  numbers used as subscripts (``obs[3]``) and bare ``return`` integers (action ids) are
-  left alone.
+- ``constant``: scale a float by a log-normal factor (or shift a zero), step an int (an
+  int that is an operand of arithmetic or of a comparison, such as the 2 of
+  ``2 * overhead``, half the time becomes a scaled float instead); numbers used as
+  subscripts (``obs[3]``) and bare ``return`` integers (action ids) are left alone.
 - ``compare``: swap a comparison operator (``<`` with ``<=`` or ``>``, ``==`` with ``!=``).
 - ``boolop``: swap ``and`` with ``or``.
 - ``branches``: swap the body and the ``else`` of an ``if``.
@@ -23,8 +24,8 @@ import ast
 import math
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from adrs.evolve._candidate import Candidate
 from adrs.evolve._program import evolve_regions
@@ -126,7 +127,10 @@ class OfflineMutator:
         if kind == "constant":
             node = rng.choice(spots.constants)
             old = node.value
-            new = self._perturb(old, rng)
+            # an int that is arithmetic on a measure (2 * overhead) is a knob worth tuning
+            # continuously; elsewhere (range(3), an action id) it must stay an int
+            as_float = id(node) in spots.scalable and rng.random() < 0.5
+            new = self._perturb(float(old) if as_float else old, rng)
             start, end = offsets.span(node)
             return _Edit(start, end, _literal(new),
                          f"constant line {node.lineno}: {_literal(old)} -> {_literal(new)}")
@@ -157,7 +161,7 @@ class OfflineMutator:
         return _Edit(start, end, "\n".join(indent + line for line in lines),
                      f"branches line {node.lineno}: swap if/else")
 
-    def _perturb(self, value: int | float, rng: random.Random) -> int | float:
+    def _perturb(self, value: float, rng: random.Random) -> int | float:
         sigma = self.config.sigma
         if isinstance(value, int):
             step = max(1, round(abs(value) * sigma))
@@ -183,6 +187,7 @@ class _Spots(ast.NodeVisitor):
         self.compares: list[tuple[ast.Compare, int]] = []
         self.boolops: list[ast.BoolOp] = []
         self.ifs: list[ast.If] = []
+        self.scalable: set[int] = set()  # ids of int constants that are operands
 
     def _inside(self, node: ast.AST) -> bool:
         first = getattr(node, "lineno", 0) - 1
@@ -208,7 +213,16 @@ class _Spots(ast.NodeVisitor):
         if self._inside(node):
             self.constants.append(node)
 
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        for operand in (node.left, node.right):
+            if isinstance(operand, ast.Constant) and type(operand.value) is int:
+                self.scalable.add(id(operand))
+        self.generic_visit(node)
+
     def visit_Compare(self, node: ast.Compare) -> None:
+        for operand in (node.left, *node.comparators):
+            if isinstance(operand, ast.Constant) and type(operand.value) is int:
+                self.scalable.add(id(operand))
         if self._inside(node):
             for index, op in enumerate(node.ops):
                 if type(op) in _COMPARE_SWAPS:
@@ -251,7 +265,7 @@ class _Offsets:
         return self.starts[lineno] - 1
 
 
-def _literal(value: int | float) -> str:
+def _literal(value: float) -> str:
     if isinstance(value, int):
         text = str(value)
     else:

@@ -14,7 +14,8 @@ import asyncio
 import os
 import random
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import openai
 

@@ -1,0 +1,133 @@
+"""``adrs run``: evolve programs for a problem (or an OpenEvolve-style folder)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from adrs.commands import Output
+from adrs.problems import problem_names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("target", nargs="?", metavar="PROBLEM|DIR",
+                        help="a built-in problem (see 'adrs problems') or a task folder "
+                             "(initial program + evaluator.py [+ config.yaml])")
+    parser.add_argument("--budget", type=int, help="candidates to evaluate (default 1000)")
+    parser.add_argument("--models", metavar="FILE",
+                        help="YAML list of models (name, base_url, api_key_env, weight, "
+                             "prices); without it the offline mutator runs")
+    parser.add_argument("--config", metavar="FILE", help="YAML run configuration")
+    parser.add_argument("--seed", type=int, help="seed of every random choice (default 0)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="run folder (default adrs-runs/<problem>-<date>-<time>)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out up to its budget")
+    parser.add_argument("--workers", type=int, help="evaluation processes (default: cores)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="problem option passed to the problem (repeatable), "
+                             "e.g. --option data=DIR")
+
+
+def run(args: argparse.Namespace) -> Output:
+    from adrs.evolve.controller import Controller, default_out_dir
+
+    progress = None if args.json else sys.stderr
+    argv = sys.argv[:]
+    if args.resume:
+        if not args.out:
+            raise ValueError("--resume needs --out DIR (the run folder to continue)")
+        for flag in ("config", "models", "seed"):
+            if getattr(args, flag) is not None:
+                raise ValueError(f"--{flag} cannot change a run being resumed")
+        if args.option:
+            raise ValueError("--option cannot change a run being resumed")
+        controller = Controller.resume_run(args.out, budget=args.budget, workers=args.workers,
+                                           progress=progress, argv=argv)
+        if args.target and args.target not in (controller.spec.label,
+                                               controller.spec.options.get("path")):
+            raise ValueError(f"{args.out} holds a run of {controller.spec.label!r}, "
+                             f"not {args.target!r}")
+    else:
+        if not args.target:
+            raise ValueError("name a problem or a task folder (or --resume --out DIR)")
+        spec, base = _resolve(args.target, _options(args.option), progress)
+        from adrs.evolve.config import load_config
+
+        config = load_config(args.config, args.models, base=base, overrides={
+            "budget": args.budget, "seed": args.seed, "workers": args.workers})
+        out = Path(args.out) if args.out else default_out_dir(spec.label)
+        controller = Controller(spec, config, out, progress=progress, argv=argv)
+    summary = controller.run()
+    return Output(_text(summary), summary.to_json())
+
+
+def _resolve(target: str, options: dict[str, Any],
+             progress: Any) -> tuple[Any, dict[str, Any] | None]:
+    from adrs.evolve.executor import ProblemSpec
+
+    if target in problem_names():
+        return ProblemSpec.registered(target, **options), None
+    folder = Path(target)
+    if folder.is_dir():
+        from adrs.evolve.folder_problem import FolderProblem
+
+        if options:
+            raise ValueError("--option applies to built-in problems, not to task folders")
+        problem = FolderProblem(folder)
+        base, ignored = problem.run_config()
+        if ignored and progress is not None:
+            print(f"note: {problem.config_path} keys without an adrs equivalent were "
+                  f"ignored: {', '.join(ignored)}", file=progress)
+        spec = ProblemSpec("adrs.evolve.folder_problem:FolderProblem",
+                           {"path": str(folder.resolve())}, str(folder))
+        return spec, base
+    raise ValueError(f"{target!r} is neither a built-in problem ({', '.join(problem_names())})"
+                     " nor a folder")
+
+
+def _options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            parsed = yaml.safe_load(value)  # numbers and booleans keep their type
+        except yaml.YAMLError:
+            parsed = value
+        options[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) or \
+            parsed is None else value
+    return options
+
+
+def _text(summary: Any) -> str:
+    def fmt(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.6g}"
+
+    counts = summary.counts
+    lines = []
+    if summary.best_id is not None:
+        lines.append(f"best program: {summary.best_program_path} (candidate {summary.best_id})")
+    else:
+        lines.append("no program was scored")
+    lines.append(f"  train score: {fmt(summary.best_train)}  "
+                 f"(initial program: {fmt(summary.initial_train)})")
+    lines.append(f"  test score:  {fmt(summary.best_test)}  "
+                 f"(initial program: {fmt(summary.initial_test)})")
+    lines.append(f"evaluated {counts['evaluated'] + counts['failed']}/{summary.budget} "
+                 f"(failed {counts['failed']}), duplicates {counts['duplicate']}, unusable "
+                 f"{counts['invalid']} in {summary.seconds:.1f} s "
+                 f"({summary.rate_per_hour:,.0f}/h); {summary.stopped}")
+    llm = summary.llm
+    if llm.get("calls"):
+        lines.append(f"model calls: {llm['calls']} ({llm['errors']} failed), "
+                     f"{llm['prompt_tokens'] + llm['completion_tokens']:,} tokens, "
+                     f"${llm['cost_usd']:.4f}")
+    lines.append(f"run folder: {summary.out_dir} "
+                 f"(continue with: adrs run --resume --out {summary.out_dir})")
+    return "\n".join(lines)

@@ -1,0 +1,578 @@
+"""The search loop: select, propose, deduplicate, evaluate, record, repeat.
+
+One asyncio task drives everything in the controller process: it asks the island model
+for parents, runs generator proposals concurrently, hands new programs to the executor,
+and records every proposal and every result in the database the moment it exists, so a
+run killed at any point resumes from the database alone (``Controller.resume``).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import math
+import os
+import sys
+import time
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from adrs import __version__
+from adrs.evolve._candidate import Candidate
+from adrs.evolve._program import code_features, node_histogram, program_hash, region_text
+from adrs.evolve._progress import Progress, ProgressStats
+from adrs.evolve.archive import resolve_dimensions
+from adrs.evolve.config import RunConfig, config_from_mapping, config_to_mapping
+from adrs.evolve.database import Database
+from adrs.evolve.executor import EvalJob, EvalOutcome, Executor, LocalExecutor, ProblemSpec
+from adrs.evolve.generators._base import Generator, Proposal, ProposalContext
+from adrs.evolve.generators.mutator import OfflineMutator
+from adrs.evolve.islands import IslandModel, Selection
+from adrs.evolve.prompts import PromptBuilder
+from adrs.problems._base import Problem
+
+DB_NAME = "run.sqlite"
+BEST_NAME = "best_program.py"
+SUMMARY_NAME = "summary.json"
+_RECENT_ERRORS = 2
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a finished (or stopped) run reports.
+
+    Attributes:
+        out_dir: The run folder.
+        problem: Problem label.
+        budget: Candidates to evaluate.
+        counts: Candidates per status.
+        best_id: Best candidate by train score (None when nothing scored).
+        best_train: Its train score.
+        best_test: Its held-out test score (None when not computed).
+        initial_train: The initial program's train score.
+        initial_test: The initial program's test score.
+        seconds: Wall time of this session.
+        rate_per_hour: Candidates evaluated per hour in this session.
+        llm: Model call totals (calls, errors, tokens, cost).
+        stopped: Why the run ended (``budget reached``...).
+        islands: Per-island members, cells, best.
+        best_program_path: Where the best program was written.
+    """
+
+    out_dir: str
+    problem: str
+    budget: int
+    counts: Mapping[str, int]
+    best_id: int | None
+    best_train: float | None
+    best_test: float | None
+    initial_train: float | None
+    initial_test: float | None
+    seconds: float
+    rate_per_hour: float
+    llm: Mapping[str, float]
+    stopped: str
+    islands: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    best_program_path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out_dir": self.out_dir, "problem": self.problem, "budget": self.budget,
+            "counts": dict(self.counts), "best_id": self.best_id,
+            "best_train": self.best_train, "best_test": self.best_test,
+            "initial_train": self.initial_train, "initial_test": self.initial_test,
+            "seconds": round(self.seconds, 3), "rate_per_hour": round(self.rate_per_hour, 1),
+            "llm": dict(self.llm), "stopped": self.stopped, "islands": list(self.islands),
+            "best_program_path": self.best_program_path,
+        }
+
+
+@dataclass
+class _Pending:
+    """A queued candidate the controller waits for."""
+
+    candidate: Candidate
+
+
+class Controller:
+    """Runs one search into an output folder.
+
+    Args:
+        spec: How to build the problem (in this process and in every worker).
+        config: The run configuration.
+        out_dir: Folder for ``run.sqlite``, ``best_program.py``, ``summary.json``.
+        resume: Continue the run stored in ``out_dir`` instead of starting one.
+        progress: Stream for the live display (None: silent).
+        generator: Use this generator instead of the configured one (tests, benches).
+        executor: Use this executor instead of local workers (tests, benches, Ray).
+        argv: Command line recorded in the ``runs`` table.
+    """
+
+    def __init__(self, spec: ProblemSpec, config: RunConfig, out_dir: str | Path, *,
+                 resume: bool = False, progress: TextIO | None = None,
+                 generator: Generator | None = None, executor: Executor | None = None,
+                 argv: Sequence[str] = ()) -> None:
+        self.spec = spec
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.resume = resume
+        self.progress = Progress(progress, config.progress_interval_s)
+        self._generator = generator
+        self._executor = executor
+        self.argv = list(argv)
+
+    @classmethod
+    def resume_run(cls, out_dir: str | Path, *, budget: int | None = None,
+                   workers: int | None = None, progress: TextIO | None = None,
+                   argv: Sequence[str] = ()) -> Controller:
+        """A controller that continues the run stored in ``out_dir``.
+
+        Args:
+            budget: Replaces the stored budget when given.
+            workers: Replaces the stored worker count when given.
+
+        Raises:
+            FileNotFoundError: ``out_dir`` holds no run database.
+            ValueError: The database is not a run database.
+        """
+        path = Path(out_dir) / DB_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"no run to resume: {path} does not exist")
+        db = Database(path)
+        try:
+            stored_spec = db.get_meta("problem_spec")
+            stored_config = db.get_meta("config")
+        finally:
+            db.close()
+        if stored_spec is None or stored_config is None:
+            raise ValueError(f"{path}: the run was stopped before it started; start it again "
+                             "without --resume")
+        if budget is not None:
+            stored_config["budget"] = budget
+        if workers is not None:
+            stored_config["workers"] = workers
+        config = config_from_mapping(stored_config, f"{path} (stored config)")
+        spec = ProblemSpec(stored_spec["factory"], stored_spec["options"],
+                           stored_spec["label"])
+        return cls(spec, config, out_dir, resume=True, progress=progress, argv=argv)
+
+    # -- setup ------------------------------------------------------------------------
+
+    def run(self) -> RunSummary:
+        """Run the search to its budget (or until stopped) and report.
+
+        Raises:
+            ValueError: The output folder already holds a run (without ``resume``), the
+                problem cannot be built, or the configuration does not fit the problem.
+            FileNotFoundError: Resuming a folder with no run.
+        """
+        return asyncio.run(self._run())
+
+    async def _run(self) -> RunSummary:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        db_path = self.out_dir / DB_NAME
+        if self.resume and not db_path.is_file():
+            raise FileNotFoundError(f"no run to resume: {db_path} does not exist")
+        if not self.resume and _holds_run(db_path):
+            raise ValueError(f"{self.out_dir} already holds a run; pass --resume to "
+                             "continue it or choose another --out")
+        problem = self.spec.build()
+        generator = self._generator or self._build_generator(problem)
+        executor = self._executor or self._build_executor()
+        self._started = time.monotonic()
+        try:
+            # workers first: a problem that cannot be built leaves no database behind
+            warm = executor.start()
+            self.db = Database(db_path)
+            try:
+                self._setup(problem, generator, executor, warm)
+                status = "interrupted"
+                try:
+                    await self._loop()
+                    status = "completed"
+                    await self._final_tests()
+                finally:
+                    self.db.finish_run(f"stopped: {self._stopped}" if self._stopped
+                                       else status)
+                return self._finish()
+            finally:
+                self.db.close()
+        finally:
+            executor.close()
+            await generator.aclose()
+
+    def _build_generator(self, problem: Problem) -> Generator:
+        if self.config.generator_kind == "llm":
+            from adrs.evolve.generators.openai_ensemble import OpenAIEnsemble
+
+            prompts = PromptBuilder(problem.description, self.config.prompts,
+                                    self.config.generator.diff_mode)
+            return OpenAIEnsemble(self.config.generator, prompts)
+        return OfflineMutator(self.config.mutator)
+
+    def _build_executor(self) -> Executor:
+        # warm every split the run will score, so that nothing the evaluator creates
+        # lazily for a split is mistaken for a candidate's change by the integrity check
+        splits = ["train"] + (["quick"] if self.config.cascade.enabled else []) + (
+            ["test"] if self.config.evaluate_test else [])
+        keys = [m.api_key_env for m in self.config.generator.models if m.api_key_env]
+        return LocalExecutor(self.spec, self.config.worker_count, self.config.sandbox,
+                             warm_splits=splits, secret_env=keys,
+                             log_path=self.out_dir / "workers.log")
+
+    def _setup(self, problem: Problem, generator: Generator, executor: Executor,
+               warm: Mapping[str, Any]) -> None:
+        self.problem = problem
+        self.generator = generator
+        self.executor = executor
+        config = self.config
+        meta: dict[str, Any] = {"config": config_to_mapping(config), "seed": config.seed,
+                                "budget": config.budget}
+        if not self.resume:
+            meta.update(problem_spec=self.spec.to_json(), created_at=time.time(),
+                        adrs_version=__version__)
+        self.db.set_meta_many(meta)  # at once: a run is resumable from this commit on
+        self.db.start_run(self.argv, os.getpid())
+        initial = problem.initial_program
+        self._reference = node_histogram(region_text(initial))
+        declared = getattr(problem, "feature_ranges", None)
+        dims = resolve_dimensions([(d.name, d.bins, d.range) for d in config.archive.dims],
+                                  len(region_text(initial)), declared)
+        existing = self.db.candidates()
+        self._seq = len(existing)  # proposals made so far, also across sessions
+        self.islands = IslandModel(dims, config.islands, config.selection,
+                                   seed=config.seed + 1_000_003 * self._seq)
+        self._hashes = self.db.hashes()
+        self._eval_seq = self.db.max_eval_seq()
+        self._pending: dict[int, _Pending] = {}
+        self._errors: defaultdict[int, deque[str]] = defaultdict(
+            lambda: deque(maxlen=_RECENT_ERRORS))
+        self._quick_scores: list[float] = []
+        self._wasted_in_a_row = 0
+        self._stopped = ""
+        self._session_done = 0
+        self._best: Candidate | None = None
+        self._tokens = 0
+        self._cost = 0.0
+        self._initial: Candidate | None = None
+        for candidate in self.db.in_evaluation_order():
+            self._remember(candidate)
+        for candidate in existing:
+            if candidate.generator == "initial":
+                self._initial = candidate
+        totals = self.db.llm_totals()
+        self._tokens = int(totals["prompt_tokens"] + totals["completion_tokens"])
+        self._cost = float(totals["cost_usd"])
+        if self._initial is None:
+            train = warm.get("warm", {}).get("train", {})
+            if train.get("error"):
+                self.progress.message(f"warning: the initial program fails on train: "
+                                      f"{train['error']}")
+            digest = program_hash(initial)
+            cid = self.db.add_candidate(program=initial, parent_id=None, island=0,
+                                        generation=0, generator="initial", hash_=digest)
+            self._hashes.setdefault(digest, cid)
+            self._initial = self.db.get(cid)
+            self._seq += 1
+        self._counts = self.db.counts()
+        self.islands.set_fallback(self._initial)
+        for candidate in self.db.candidates("queued"):
+            self._submit(candidate)
+        self._report()
+
+    def _remember(self, candidate: Candidate) -> None:
+        """Account for an already evaluated candidate (on resume, and after recording)."""
+        if candidate.quick_score is not None:
+            self._quick_scores.append(candidate.quick_score)
+        if candidate.scored:
+            self.islands.tell(candidate)
+            if self._best is None or candidate.score > self._best.score:  # type: ignore[operator]
+                self._best = candidate
+
+    # -- the loop ---------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        proposals: set[asyncio.Task[tuple[Selection, ProposalContext, Proposal]]] = set()
+        results: asyncio.Task[list[EvalOutcome]] | None = None
+        while True:
+            self._launch(proposals)
+            if not proposals and self.executor.in_flight == 0:
+                break
+            waiting: set[asyncio.Task[Any]] = set(proposals)
+            if self.executor.in_flight:
+                if results is None:
+                    results = asyncio.ensure_future(self.executor.results())
+                waiting.add(results)
+            done, _ = await asyncio.wait(waiting, timeout=1.0,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is results:
+                    results = None
+                    for outcome in task.result():
+                        self._record(outcome)
+                else:
+                    proposals.discard(task)
+                    self._accept(*task.result())
+            self._report()
+        if results is not None:
+            results.cancel()
+
+    def _counted(self) -> int:
+        counts = self._counts
+        return counts["evaluated"] + counts["failed"]
+
+    def _launch(self, proposals: set[asyncio.Task[Any]]) -> None:
+        config = self.config
+        slots = config.generator.max_in_flight or (
+            8 if config.generator_kind == "llm" else 2 * config.worker_count)
+        if config.deterministic:
+            slots = 1
+        while len(proposals) < slots and not self._stopped:
+            if self._counted() + self.executor.in_flight + len(proposals) >= config.budget:
+                return
+            if config.deterministic and self.executor.in_flight:
+                return
+            waiting = self.executor.in_flight - self.executor.capacity
+            if waiting >= max(self.executor.capacity, slots):
+                return  # enough waiting for a worker; parents should reflect fresh results
+            if self._initial is not None and self._initial.id in self._pending:
+                return  # the first parent is the scored initial program
+            selection = self.islands.ask()
+            context = ProposalContext(
+                seed=(self.config.seed * 1_000_003 + self._seq) % (1 << 63),
+                top_programs=selection.top,
+                recent_errors=tuple(self._errors.get(selection.parent.id, ())),
+                island=selection.island)
+            self._seq += 1
+            proposals.add(asyncio.ensure_future(self._propose(selection, context)))
+
+    async def _propose(self, selection: Selection,
+                       context: ProposalContext) -> tuple[Selection, ProposalContext, Proposal]:
+        try:
+            proposal = await self.generator.propose(selection.parent, selection.inspirations,
+                                                    context)
+        except Exception as exc:  # noqa: BLE001 - a generator bug must not end the run
+            proposal = Proposal(None, generator=getattr(self.generator, "name", "?"),
+                                error=f"generator raised {type(exc).__name__}: {exc}")
+        return selection, context, proposal
+
+    def _accept(self, selection: Selection, context: ProposalContext,
+                proposal: Proposal) -> None:
+        parent = selection.parent
+        meta = {**dict(proposal.meta), "strategy": selection.strategy, "seed": context.seed}
+        common: dict[str, Any] = {
+            "parent_id": parent.id, "island": selection.island,
+            "generation": parent.generation + 1, "generator": proposal.generator,
+            "diff": proposal.diff, "inspiration_ids": [c.id for c in selection.inspirations],
+            "generator_meta": meta, "propose_seconds": proposal.seconds,
+            "calls": proposal.calls}
+        for call in proposal.calls:
+            self._tokens += call.prompt_tokens + call.completion_tokens
+            self._cost += call.cost_usd
+        error = proposal.error
+        program = proposal.program or ""
+        if error is None:
+            try:
+                ast.parse(program)
+            except SyntaxError as exc:
+                error = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+        if error is not None:
+            self.db.add_candidate(program=program, status="invalid", error=error, **common)
+            self._counts["invalid"] += 1
+            self._errors[parent.id].append(error)
+            self._waste()
+            return
+        digest = program_hash(program)
+        original = self._hashes.get(digest)
+        if original is not None:
+            self.db.add_candidate(program=program, status="duplicate", duplicate_of=original,
+                                  hash_=digest, **common)
+            self._counts["duplicate"] += 1
+            self._waste()
+            return
+        cid = self.db.add_candidate(program=program, hash_=digest, **common)
+        self._hashes[digest] = cid
+        self._counts["queued"] += 1
+        self._wasted_in_a_row = 0
+        self._submit(Candidate(cid, program, parent.id, selection.island,
+                               parent.generation + 1, generator=proposal.generator,
+                               diff=proposal.diff))
+
+    def _waste(self) -> None:
+        self._wasted_in_a_row += 1
+        if self._wasted_in_a_row >= self.config.max_wasted_in_a_row and not self._stopped:
+            self._stopped = (f"{self._wasted_in_a_row} proposals in a row were duplicates or "
+                             "unusable (max_wasted_in_a_row)")
+            self.progress.message(f"stopping: {self._stopped}")
+
+    def _submit(self, candidate: Candidate) -> None:
+        splits: tuple[str, ...] = ("train",)
+        threshold = None
+        if self.config.cascade.enabled:
+            splits = ("quick", "train")
+            threshold = self._quick_threshold()
+        self._pending[candidate.id] = _Pending(candidate)
+        self.executor.submit(EvalJob(candidate.id, candidate.program, splits, threshold))
+
+    def _quick_threshold(self) -> float | None:
+        cascade = self.config.cascade
+        scores = sorted(self._quick_scores)
+        if len(scores) < cascade.min_history:
+            return None
+        index = int((1.0 - cascade.keep_fraction) * (len(scores) - 1))
+        return scores[index]
+
+    def _record(self, outcome: EvalOutcome) -> None:
+        pending = self._pending.pop(outcome.job_id, None)
+        if pending is None:
+            return  # a test-split job of the final phase
+        base = pending.candidate
+        quick = outcome.results.get("quick")
+        train = outcome.results.get("train")
+        main = train or quick
+        error = outcome.error or (main.error if main is not None else "no result")
+        feedback = main.feedback if main is not None else ""
+        if train is None and quick is not None and outcome.error is None and not quick.error:
+            feedback += "\n(stopped after the quick split: its score was below the threshold)"
+        features = dict(code_features(base.program, self._reference))
+        if main is not None:
+            features.update(main.features)
+        self._eval_seq += 1
+        status = "failed" if error else "evaluated"
+        score = train.score if train is not None else None
+        quick_score = quick.score if quick is not None else None
+        if error:
+            feedback = feedback or error
+        output = outcome.output
+        if outcome.output_dropped:
+            output += f"\n[{outcome.output_dropped} more bytes of output dropped]"
+        self.db.record_result(
+            base.id, status=status, score=score, quick_score=quick_score,
+            metrics=dict(main.metrics) if main is not None else {}, features=features,
+            feedback=feedback, error=error, output=output,
+            eval_seconds=sum(r.seconds for r in outcome.results.values()),
+            sandbox_seconds=outcome.seconds, eval_seq=self._eval_seq)
+        self._counts[status] += 1
+        self._counts["queued"] -= 1
+        self._session_done += 1
+        candidate = replace(base, status=status, score=_finite(score),
+                            quick_score=_finite(quick_score),
+                            metrics=dict(main.metrics) if main is not None else {},
+                            features=features, feedback=feedback, error=error)
+        if candidate.generator == "initial":
+            self._initial = candidate
+            self.islands.set_fallback(candidate)
+            if error:
+                self.progress.message(f"warning: the initial program failed: {error}")
+        if error and candidate.parent_id is not None:
+            self._errors[candidate.parent_id].append(f"candidate {candidate.id}: {error}")
+        previous = self._best
+        self._remember(candidate)
+        if self._best is not previous:
+            self._write_best()
+
+    # -- reporting --------------------------------------------------------------------
+
+    def _stats(self) -> ProgressStats:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        counts = self._counts
+        return ProgressStats(
+            done=self._counted(), budget=self.config.budget,
+            best=None if self._best is None else self._best.score,
+            failed=counts["failed"], duplicates=counts["duplicate"],
+            invalid=counts["invalid"], in_flight=self.executor.in_flight,
+            rate_per_hour=self._session_done / elapsed * 3600.0, tokens=self._tokens,
+            cost_usd=self._cost)
+
+    def _report(self) -> None:
+        self.progress.update(self._stats())
+
+    def _write_best(self) -> None:
+        if self._best is None:
+            return
+        _atomic_write(self.out_dir / BEST_NAME, self._best.program)
+
+    async def _final_tests(self) -> None:
+        """Score the best and the initial program on the held-out test split."""
+        if not self.config.evaluate_test:
+            return
+        targets = {c.id: c for c in (self._best, self._initial)
+                   if c is not None and c.scored and c.test_score is None}
+        if not targets:
+            return
+        self.progress.message(f"scoring {len(targets)} program(s) on the test split")
+        for cid, candidate in targets.items():
+            self.executor.submit(EvalJob(-cid, candidate.program, ("test",)))
+        remaining = len(targets)
+        while remaining:
+            for outcome in await self.executor.results():
+                remaining -= 1
+                test = outcome.results.get("test")
+                cid = -outcome.job_id
+                if outcome.error or test is None or test.error:
+                    reason = outcome.error or (test.error if test else "no result")
+                    self.progress.message(f"candidate {cid} failed on test: {reason}")
+                    continue
+                self.db.set_test_score(cid, test.score)
+
+    def _finish(self) -> RunSummary:
+        stats = self._stats()
+        self.progress.finish(stats)
+        elapsed = time.monotonic() - self._started
+        best = self.db.best()
+        initial = self.db.get(self._initial.id) if self._initial is not None else None
+        best_path = None
+        if best is not None:
+            best_path = str(self.out_dir / BEST_NAME)
+            _atomic_write(Path(best_path), best.program)
+        stopped = self._stopped or ("budget reached" if self._counted() >= self.config.budget
+                                    else "no more work")
+        summary = RunSummary(
+            out_dir=str(self.out_dir), problem=self.spec.label, budget=self.config.budget,
+            counts=self.db.counts(), best_id=best.id if best else None,
+            best_train=best.score if best else None,
+            best_test=best.test_score if best else None,
+            initial_train=initial.score if initial else None,
+            initial_test=initial.test_score if initial else None,
+            seconds=elapsed, rate_per_hour=stats.rate_per_hour, llm=self.db.llm_totals(),
+            stopped=stopped, islands=self.islands.summary(), best_program_path=best_path)
+        _atomic_write(self.out_dir / SUMMARY_NAME, json.dumps(summary.to_json(), indent=2))
+        return summary
+
+
+def _holds_run(path: Path) -> bool:
+    # a database killed before its first meta commit holds nothing worth keeping
+    if not path.exists():
+        return False
+    db = Database(path)
+    try:
+        return db.get_meta("problem_spec") is not None
+    finally:
+        db.close()
+
+
+def _finite(value: float | None) -> float | None:
+    # as the database stores it: NaN and infinities become NULL
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    # a reader (or a kill) never sees half a file
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def default_out_dir(label: str) -> Path:
+    """``adrs-runs/<label>-<YYYYmmdd-HHMMSS>`` in the current folder."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in Path(label).name)
+    return Path("adrs-runs") / f"{safe or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def stderr_or_none(enabled: bool) -> TextIO | None:
+    """stderr when the display is wanted, else None."""
+    return sys.stderr if enabled else None

@@ -1,0 +1,153 @@
+"""``adrs run``: built-in problems, OpenEvolve-style folders, errors, output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from adrs.cli import main
+from adrs.evolve.folder_problem import FolderProblem, translate_openevolve_config
+
+INITIAL = '''"""A task folder's program."""
+import math
+
+# EVOLVE-BLOCK-START
+def value(x):
+    return 1.0 * x + 2.0
+# EVOLVE-BLOCK-END
+'''
+
+EVALUATOR = '''import importlib.util
+
+
+def _load(path):
+    spec = importlib.util.spec_from_file_location("candidate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def evaluate(program_path):
+    value = _load(program_path).value
+    error = abs(value(3.0) - 10.0)
+    return {"combined_score": -error, "error_at_3": error, "note": "aim for value(3) = 10"}
+
+
+def evaluate_stage1(program_path):
+    return {"combined_score": -abs(_load(program_path).value(0.0) - 1.0)}
+'''
+
+OPENEVOLVE_CONFIG = """\
+max_iterations: 15
+random_seed: 4
+diff_based_evolution: true
+database:
+  num_islands: 2
+  migration_interval: 5
+  population_size: 100
+evaluator:
+  timeout: 20
+  parallel_evaluations: 2
+prompt:
+  system_message: "Make value(3) equal 10."
+"""
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    task = tmp_path / "task"
+    task.mkdir()
+    (task / "initial_program.py").write_text(INITIAL)
+    (task / "evaluator.py").write_text(EVALUATOR)
+    (task / "config.yaml").write_text(OPENEVOLVE_CONFIG)
+    return task
+
+
+def test_folder_problem_scores_like_its_evaluator(folder: Path) -> None:
+    problem = FolderProblem(folder)
+    assert problem.description == "Make value(3) equal 10."
+    result = problem.evaluate(problem.initial_program)
+    assert result.score == -5.0 and result.metrics["error_at_3"] == 5.0
+    assert "aim for value(3) = 10" in result.feedback
+    assert problem.evaluate(problem.initial_program, "quick").score == -1.0
+    broken = problem.evaluate("def value(:\n")
+    assert broken.error.startswith("SyntaxError")
+    config, ignored = problem.run_config()
+    assert config["budget"] == 15 and config["islands"] == {"count": 2,
+                                                            "migration_interval": 5}
+    assert config["sandbox"] == {"timeout_s": 20.0} and config["workers"] == 2
+    assert ignored == ["database.population_size"]
+
+
+def test_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no evaluator.py"):
+        FolderProblem(tmp_path)
+    (tmp_path / "evaluator.py").write_text(EVALUATOR)
+    with pytest.raises(FileNotFoundError, match="no initial_program.py"):
+        FolderProblem(tmp_path)
+    (tmp_path / "a.py").write_text(INITIAL)
+    (tmp_path / "b.py").write_text(INITIAL)
+    with pytest.raises(ValueError, match="several programs with markers"):
+        FolderProblem(tmp_path)
+
+
+def test_openevolve_llm_section_translates() -> None:
+    config, ignored = translate_openevolve_config({"llm": {
+        "api_base": "http://127.0.0.1:8000/v1", "temperature": 0.5, "retries": 2,
+        "models": [{"name": "a", "weight": 0.8}, {"name": "b", "weight": 0.2,
+                                                   "api_key": "sk-in-a-file"}],
+        "top_p": 0.9}})
+    models = config["generator"]["models"]
+    assert [m["name"] for m in models] == ["a", "b"]
+    assert models[0]["base_url"] == "http://127.0.0.1:8000/v1"
+    assert models[0]["temperature"] == 0.5 and config["generator"]["retries"] == 2
+    assert "llm.top_p" in ignored and any("api_key" in k for k in ignored)
+    assert "sk-in-a-file" not in json.dumps(config)
+
+
+def test_run_a_folder_from_the_command_line(folder: Path, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(folder), "--out", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["budget"] == 15  # from the folder's config.yaml
+    assert data["counts"]["evaluated"] + data["counts"]["failed"] == 15
+    assert data["best_train"] >= data["initial_train"] == -5.0
+    assert (out / "best_program.py").is_file()
+
+
+def test_run_builtin_with_progress_and_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "toy", "--budget", "10", "--workers", "2",
+                 "--option", "points=16"]) == 0
+    captured = capsys.readouterr()
+    assert "best program: adrs-runs/toy-" in captured.out
+    assert "train score:" in captured.out and "test score:" in captured.out
+    assert "10/10 evaluated" in captured.err  # the progress line (not a TTY: whole lines)
+    assert len(list((tmp_path / "adrs-runs").iterdir())) == 1
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "--resume"], "--resume needs --out DIR"),
+    (["run", "nonesuch"], "neither a built-in problem"),
+    (["run", "toy", "--option", "points"], "expected KEY=VALUE"),
+    (["run", "toy", "--option", "points=2", "--budget", "3"], "points must be at least 8"),
+    (["run"], "name a problem or a task folder"),
+])
+def test_errors_are_one_line(argv: list[str], message: str, tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_resume_refuses_to_change_the_run(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--resume", "--out", str(tmp_path), "--seed", "3"]) == 2
+    assert "--seed cannot change a run being resumed" in capsys.readouterr().err
+    assert main(["run", "--resume", "--out", str(tmp_path / "none")]) == 2
+    assert "no run to resume" in capsys.readouterr().err
