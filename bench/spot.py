@@ -25,12 +25,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "simulators"))
 
-import spot_oracle  # noqa: E402
-
-from adrs import _core  # noqa: E402
-from adrs.bridge import compile_policy  # noqa: E402
-from adrs.problems import get_problem  # noqa: E402
-from adrs.simulators import spot as numba_spot  # noqa: E402
+import spot_oracle
+from adrs import _core
+from adrs.bridge import compile_policy
+from adrs.problems import get_problem
+from adrs.simulators import spot as numba_spot
 
 GOLDEN_TIMES = {  # the reference simulator, in one process (spec 0), per baseline file
     "spot": ROOT.parent / "shared" / "golden" / "spot" / "single_greedy.json.gz",
@@ -86,28 +85,25 @@ def main() -> int:
     print("-" * len(header))
     summary = []
     for name, baseline in problem.baselines.items():
-        builtin_time, builtin = best_of(args.repeat, lambda: _core.spot_simulate(
-            *simulate_args, baseline.builtin))
+        builtin_time, builtin = best_of(args.repeat, lambda b=baseline: _core.spot_simulate(
+            *simulate_args, b.builtin))
         ticks = int(builtin["ticks"].sum())
 
-        def evaluate_compiled():
-            return problem.evaluate(baseline.program)
-
-        full_time, full = best_of(args.repeat, evaluate_compiled)
+        full_time, full = best_of(args.repeat, lambda b=baseline: problem.evaluate(b.program))
         policy = compile_policy(baseline.program)
-        cfunc_time, _ = best_of(args.repeat, lambda: _core.spot_simulate(
-            *simulate_args, policy.address))
+        cfunc_time, _ = best_of(args.repeat, lambda p=policy: _core.spot_simulate(
+            *simulate_args, p.address))
         jitted = policy.numba_function()
         numba_spot.simulate(*simulate_args, jitted)
-        numba_time, numba_result = best_of(args.repeat, lambda: numba_spot.simulate(
-            *simulate_args, jitted))
-        interpreted_time, interpreted = best_of(1, lambda: _core.spot_simulate(
-            *simulate_args, policy.interpreted))
+        numba_time, numba_result = best_of(args.repeat, lambda j=jitted: numba_spot.simulate(
+            *simulate_args, j))
+        interpreted_time, interpreted = best_of(1, lambda p=policy: _core.spot_simulate(
+            *simulate_args, p.interpreted))
         if args.no_oracle:
             oracle_time, oracle_cost = float("nan"), builtin["cost"]
         else:
-            oracle_time, oracle_cost = best_of(1, lambda: run_oracle(problem, workload,
-                                                                      policy.interpreted))
+            oracle_time, oracle_cost = best_of(1, lambda p=policy: run_oracle(
+                problem, workload, p.interpreted))
         for other in (numba_result["cost"], interpreted["cost"], oracle_cost):
             assert np.array_equal(other, builtin["cost"]), f"{name}: paths disagree"
         score = problem.evaluate_baseline(name).score
@@ -127,7 +123,8 @@ def main() -> int:
     print()
     golden = GOLDEN_TIMES[args.problem]
     if golden.exists() and data is not None:
-        recorded = json.loads(gzip.open(golden).read())["summary"]["total_sec"]
+        with gzip.open(golden) as file:
+            recorded = json.loads(file.read())["summary"]["total_sec"]
         print(f"reference simulator in one process (recorded in {golden.name}): {recorded:.2f} s")
         for name, builtin_time, cfunc_time, full_time, _ in summary:
             print(f"  {name:<28} eval incl. compile {full_time:.4f} s = "

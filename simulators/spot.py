@@ -22,9 +22,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
-
 from adrs.simulators import spot_layout as L
+from numba import njit, types
 
 POLICY_TYPE = types.FunctionType(types.int64(types.float64[::1], types.float64[::1]))
 POLICY_RAISED = np.iinfo(np.int64).min  # what a compiled policy returns when it raised

@@ -6,7 +6,6 @@ import ctypes
 
 import numpy as np
 import pytest
-
 from adrs.bridge import POLICY_RAISED, compile_policy, load_program
 
 C_POLICY = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.POINTER(ctypes.c_double), ctypes.c_int64,

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from adrs.problems import problem_names
 
 PROGRAMS = Path(__file__).resolve().parents[1] / "python" / "adrs" / "problems" / "spot" / "programs"
@@ -16,7 +15,7 @@ PROGRAMS = Path(__file__).resolve().parents[1] / "python" / "adrs" / "problems" 
 
 def adrs(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "adrs.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+                          text=True, cwd=cwd, timeout=300, check=False)
 
 
 def test_problems_lists_the_spot_problems():
@@ -63,8 +62,8 @@ def test_eval_own_traces_and_scenarios(shared_dir, tmp_path):
     (["eval", "spot", "--baseline", "greedy", "--traces", "/no/such/traces", "--scenario",
       "48:52:0.2"], "adrs eval: error: trace path not found: /no/such/traces"),
     (["eval", "spot", "--baseline", "greedy", "--traces", ".", "--scenario", "48:44:1"],
-     "adrs eval: error: impossible scenario '48:44:1': duration 48 h plus restart overhead "
-     "1 h exceeds the deadline 44 h"),
+     ("adrs eval: error: impossible scenario '48:44:1': duration 48 h plus restart overhead "
+     "1 h exceeds the deadline 44 h")),
     (["baselines", "spot", "--scenario", "48:52:1"],
      "adrs baselines: error: scenarios apply to your own traces: give traces too"),
 ])

@@ -19,9 +19,10 @@ import inspect
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FunctionType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,8 @@ def load_program(source: str, entry: str = "decide",
         raise ValueError(f"{filename} raised at import: {_describe(exc)}") from None
     function = namespace.get(entry)
     if not isinstance(function, FunctionType):
-        raise ValueError(f"{filename} defines no function {entry!r}")
+        # ValueError, not TypeError: a bad candidate is bad input (the CLI's one-line errors)
+        raise ValueError(f"{filename} defines no function {entry!r}")  # noqa: TRY004
     try:
         inspect.signature(function).bind(None, None)
     except TypeError:
@@ -132,7 +134,7 @@ def compile_policy(source: str, entry: str = "decide",
                               time.perf_counter() - started)
     return_type = decide.nopython_signatures[0].return_type
     if not isinstance(return_type, types.Integer):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004 - a bad candidate is bad input, as above
             f"{entry}() returns {return_type}, not an integer action "
             "(return 0 NONE, 1 SPOT or 2 ON_DEMAND as an int)")
 

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from adrs.commands import Output
 

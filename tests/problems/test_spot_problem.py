@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from adrs.problems import get_problem
 from adrs.problems.spot import MultiRegionSpotProblem, SingleRegionSpotProblem
 
@@ -125,8 +124,8 @@ def test_a_raising_policy_fails_with_its_own_message(spot):
     ("def decide(obs, mem)\n    return 1\n",
      "syntax error in candidate.py at line 1: expected ':'"),
     ("def decide(obs, mem):\n    return 0.5\n",
-     "decide() returns float64, not an integer action (return 0 NONE, 1 SPOT or 2 ON_DEMAND "
-     "as an int)"),
+     ("decide() returns float64, not an integer action (return 0 NONE, 1 SPOT or 2 ON_DEMAND "
+     "as an int)")),
 ])
 def test_programs_that_cannot_run_fail_with_the_reason(spot, source, error):
     result = spot.evaluate(source, "quick")

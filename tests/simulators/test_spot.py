@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from adrs import _core
 from adrs.bridge import compile_policy
 from adrs.simulators import spot as numba_spot
 from adrs.simulators import spot_layout as layout
 from adrs.simulators.spot_traces import TraceSet, load_traces
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from . import spot_oracle
 
@@ -49,7 +48,8 @@ def compiled() -> dict[str, Any]:
 
 
 def golden_batch(shared_dir: Path, traces: TraceSet, file: str, multi: bool):
-    golden = json.loads(gzip.open(shared_dir / "golden" / "spot" / f"{file}.json.gz").read())
+    with gzip.open(shared_dir / "golden" / "spot" / f"{file}.json.gz") as stream:
+        golden = json.loads(stream.read())
     run_traces, run_offsets, scenarios = [], [0], []
     for run in golden["runs"]:
         if multi:
@@ -290,12 +290,12 @@ def test_interpreted_policy_must_return_an_integer():
 
 
 @pytest.mark.parametrize("scenario, message", [
-    ((48.0, 44.0, 1.0), "run 0: impossible scenario: duration 48.000000 h plus restart overhead "
-                        "1.000000 h exceeds the deadline 44.000000 h"),
+    ((48.0, 44.0, 1.0), ("run 0: impossible scenario: duration 48.000000 h plus restart overhead "
+                        "1.000000 h exceeds the deadline 44.000000 h")),
     ((0.0, 44.0, 1.0), "run 0: task duration must be positive"),
     ((1.0, 44.0, -1.0), "run 0: restart overhead must be zero or positive"),
-    ((1.0, 20.0, 0.0), "run 0: trace too short: 100 ticks of 600.000000 s do not cover the "
-                       "deadline of 20.000000 h"),
+    ((1.0, 20.0, 0.0), ("run 0: trace too short: 100 ticks of 600.000000 s do not cover the "
+                       "deadline of 20.000000 h")),
 ])
 def test_impossible_scenarios_are_refused_with_the_same_message(scenario, message):
     args = one_run(scenario=scenario)

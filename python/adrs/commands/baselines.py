@@ -24,8 +24,8 @@ def run(args: argparse.Namespace) -> Output:
         "baselines": [{"name": n, "summary": s, **r.to_json()} for n, s, r in rows],
     }
     first = rows[0][2].details if rows else {}
-    lines = [f"{problem.name} baselines on {args.split} "
-             f"({first.get('fidelity', '')} fidelity; {first.get('traces', '')})",
+    lines = [(f"{problem.name} baselines on {args.split} "
+             f"({first.get('fidelity', '')} fidelity; {first.get('traces', '')})"),
              f"{'baseline':<28} {'score':>14} {'avg_cost':>10} {'late':>5} {'time':>9}  summary"]
     for name, summary, result in rows:
         if result.ok:

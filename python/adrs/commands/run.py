@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out up to its budget")
     parser.add_argument("--workers", type=int, help="evaluation processes (default: cores)")
+    parser.add_argument("--data", metavar="DIR",
+                        help="real workloads for a built-in problem (e.g. ../shared/data); "
+                             "same as --option data=DIR")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="problem option passed to the problem (repeatable), "
                              "e.g. --option data=DIR")
@@ -44,8 +47,8 @@ def run(args: argparse.Namespace) -> Output:
         for flag in ("config", "models", "seed"):
             if getattr(args, flag) is not None:
                 raise ValueError(f"--{flag} cannot change a run being resumed")
-        if args.option:
-            raise ValueError("--option cannot change a run being resumed")
+        if args.option or args.data:
+            raise ValueError("--option and --data cannot change a run being resumed")
         controller = Controller.resume_run(args.out, budget=args.budget, workers=args.workers,
                                            progress=progress, argv=argv)
         if args.target and args.target not in (controller.spec.label,
@@ -55,7 +58,10 @@ def run(args: argparse.Namespace) -> Output:
     else:
         if not args.target:
             raise ValueError("name a problem or a task folder (or --resume --out DIR)")
-        spec, base = _resolve(args.target, _options(args.option), progress)
+        options = _options(args.option)
+        if args.data is not None:
+            options["data"] = str(Path(args.data).resolve())  # workers run elsewhere
+        spec, base = _resolve(args.target, options, progress)
         from adrs.evolve.config import load_config
 
         config = load_config(args.config, args.models, base=base, overrides={

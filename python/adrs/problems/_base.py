@@ -8,8 +8,9 @@ told, and hands candidate programs (source text) to :meth:`Problem.evaluate`.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 SPLITS = ("train", "test", "quick")
 

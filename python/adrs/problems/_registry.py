@@ -7,7 +7,8 @@ optional dependencies are missing does not break the others.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from adrs.problems._base import Problem
 
@@ -15,8 +16,8 @@ from adrs.problems._base import Problem
 _PROBLEMS: dict[str, tuple[str, str]] = {
     "spot": (
         "adrs.problems.spot:SingleRegionSpotProblem",
-        "Schedule a deadline-bound job on spot vs on-demand instances, one region "
-        "(Can't Be Late, NSDI'24)",
+        ("Schedule a deadline-bound job on spot vs on-demand instances, one region "
+        "(Can't Be Late, NSDI'24)"),
     ),
     "spot-multi": (
         "adrs.problems.spot:MultiRegionSpotProblem",

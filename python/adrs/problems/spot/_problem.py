@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -337,9 +338,9 @@ class SingleRegionSpotProblem(SpotProblem):
         scenarios = list(dict.fromkeys(s for s, _ in cells))
         zones = list(dict.fromkeys(z for _, z in cells))
         lines = [
-            f"combined score {metrics['combined_score']:.4f} = -mean {metrics['avg_cost']:.4f}"
+            (f"combined score {metrics['combined_score']:.4f} = -mean {metrics['avg_cost']:.4f}"
             f" - 0.25 * std {metrics['std_cost']:.4f} over {len(workload)} runs; "
-            f"{int(metrics['deadline_missed'])} finished after the deadline.",
+            f"{int(metrics['deadline_missed'])} finished after the deadline."),
             "Mean cost ($) per scenario (duration:deadline:overhead hours) and zone:",
             "scenario        " + " ".join(f"{z:>18}" for z in zones),
         ]
@@ -382,9 +383,9 @@ class MultiRegionSpotProblem(SpotProblem):
 
     def _feedback(self, workload: workloads.Workload, cost: np.ndarray, late: np.ndarray,
                   metrics: dict[str, float]) -> str:
-        lines = [f"score {metrics['combined_score']:.4f} = -mean of the per-scenario mean costs "
+        lines = [(f"score {metrics['combined_score']:.4f} = -mean of the per-scenario mean costs "
                  f"over {len(workload)} runs; {int(metrics['deadline_missed'])} finished after "
-                 "the deadline.", "Mean cost ($) per scenario:"]
+                 "the deadline."), "Mean cost ($) per scenario:"]
         for key, value in metrics.items():
             if key.startswith("avg_cost["):
                 lines.append(f"  {key[9:-1]:<26} {value:10.3f}")
