@@ -255,6 +255,10 @@ def bench_slow_llm(budget: int, busy_ms: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller budgets")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared"
+                                              / "data"),
+                        help="real traces for spot (default ../shared/data; synthetic when "
+                             "absent)")
     parser.add_argument("--only", nargs="*", default=[],
                         choices=["fork", "overhead", "mutator", "slow-llm"])
     args = parser.parse_args(argv)
@@ -267,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_overhead(1000 if args.quick else 5000)
     if "mutator" in wanted:
         bench_mutator("toy", 500, {})
-        bench_mutator("spot", 500, {})
+        bench_mutator("spot", 500, {"data": args.data} if Path(args.data).exists() else {})
     if "slow-llm" in wanted:
         bench_slow_llm(60 if args.quick else 160, busy_ms=400.0)
     return 0
