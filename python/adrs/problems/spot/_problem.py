@@ -9,6 +9,7 @@ per-scenario mean costs. Higher is better.
 
 from __future__ import annotations
 
+import abc
 import os
 import time
 from collections import defaultdict
@@ -176,8 +177,9 @@ class SpotProblem(Problem):
                 self._workloads[key] = self._split_workload(split)
         return self._workloads[key]
 
+    @abc.abstractmethod
     def _split_workload(self, split: str) -> workloads.Workload:
-        raise NotImplementedError
+        """The runs of a built-in split."""
 
     # -- simulation and scoring -----------------------------------------------------------
 
@@ -197,8 +199,9 @@ class SpotProblem(Problem):
         runs["simulate_seconds"] = time.perf_counter() - started
         return runs
 
+    @abc.abstractmethod
     def _aggregate(self, workload: workloads.Workload, cost: np.ndarray) -> tuple[float, dict]:
-        raise NotImplementedError
+        """The score and the cost metrics, as the reference evaluator aggregates."""
 
     def _result(self, workload: workloads.Workload, runs: dict[str, Any], started: float,
                 path: str, policy: CompiledPolicy | None, timings: dict[str, float]
@@ -303,9 +306,10 @@ class SpotProblem(Problem):
             "runs": per_run,
         }
 
+    @abc.abstractmethod
     def _feedback(self, workload: workloads.Workload, cost: np.ndarray, late: np.ndarray,
                   metrics: dict[str, float]) -> str:
-        raise NotImplementedError
+        """The per-scenario breakdown the model is shown."""
 
 
 class SingleRegionSpotProblem(SpotProblem):
