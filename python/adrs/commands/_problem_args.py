@@ -23,6 +23,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate on these traces (file, folder or archive) instead")
     parser.add_argument("--scenario", action="append", metavar="DURATION:DEADLINE:OVERHEAD",
                         help="job grid for --traces, in hours (repeatable)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other problem option (repeatable), e.g. --option scorer=paper")
 
 
 def build_problem(args: argparse.Namespace) -> Problem:
@@ -37,10 +39,12 @@ def build_problem(args: argparse.Namespace) -> Problem:
             options[option] = getattr(args, option)
     if args.scenario:
         options["scenarios"] = args.scenario
+    options.update(parse_options(args.option))
     problem_class_options = _accepted_options(args.problem)
     for option in options:
         if option not in problem_class_options:
-            flag = "--scenario" if option == "scenarios" else f"--{option}"
+            flag = {"scenarios": "--scenario", "data": "--data", "fidelity": "--fidelity",
+                    "traces": "--traces"}.get(option, f"--option {option}")
             raise ValueError(f"problem {args.problem!r} takes no option {flag}")
     return get_problem(args.problem, **options)
 
@@ -49,3 +53,25 @@ def _accepted_options(name: str) -> set[str]:
     from adrs.problems._registry import problem_factory
 
     return set(inspect.signature(problem_factory(name)).parameters)
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """Parse ``KEY=VALUE`` pairs; numbers, booleans and null keep their YAML type.
+
+    Raises:
+        ValueError: A pair without ``=`` or with an empty key.
+    """
+    import yaml
+
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--option {pair!r}: expected KEY=VALUE")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = value
+        keep = isinstance(parsed, (int, float, bool)) or parsed is None
+        options[key.strip()] = parsed if keep else value
+    return options

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from adrs.commands import Output
+from adrs.commands._problem_args import parse_options
 from adrs.problems import problem_names
 
 
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> Output:
     else:
         if not args.target:
             raise ValueError("name a problem or a task folder (or --resume --out DIR)")
-        options = _options(args.option)
+        options = parse_options(args.option)
         if args.data is not None:
             options["data"] = str(Path(args.data).resolve())  # workers run elsewhere
         spec, base = _resolve(args.target, options, progress)
@@ -94,21 +93,6 @@ def _resolve(target: str, options: dict[str, Any],
         return spec, base
     raise ValueError(f"{target!r} is neither a built-in problem ({', '.join(problem_names())})"
                      " nor a folder")
-
-
-def _options(pairs: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--option {pair!r}: expected KEY=VALUE")
-        try:
-            parsed = yaml.safe_load(value)  # numbers and booleans keep their type
-        except yaml.YAMLError:
-            parsed = value
-        options[key.strip()] = parsed if isinstance(parsed, (int, float, bool)) or \
-            parsed is None else value
-    return options
 
 
 def _text(summary: Any) -> str:
