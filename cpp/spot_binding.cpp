@@ -254,3 +254,5 @@ void register_spot(py::module_& m) {
       py::make_tuple("always_on_demand", "greedy", "uniform_progress_simplified",
                      "uniform_progress", "multi_seed", "multi_uniform_progress");
 }
+
+ADRS_REGISTER_BINDING(register_spot);

@@ -6,6 +6,7 @@ import argparse
 
 from adrs.commands import Output
 from adrs.commands._problem_args import add_problem_arguments, build_problem
+from adrs.commands.evaluate import describe_workload
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,14 +25,14 @@ def run(args: argparse.Namespace) -> Output:
         "baselines": [{"name": n, "summary": s, **r.to_json()} for n, s, r in rows],
     }
     first = rows[0][2].details if rows else {}
-    lines = [(f"{problem.name} baselines on {args.split} "
-             f"({first.get('fidelity', '')} fidelity; {first.get('traces', '')})"),
-             f"{'baseline':<28} {'score':>14} {'avg_cost':>10} {'late':>5} {'time':>9}  summary"]
+    columns = problem.summary_metrics
+    lines = [f"{problem.name} baselines on {describe_workload(first) if rows else args.split}",
+             f"{'baseline':<28} {'score':>14} "
+             + "".join(f"{c[:15]:>16}" for c in columns) + f" {'time':>9}  summary"]
     for name, summary, result in rows:
         if result.ok:
-            avg = result.metrics.get("avg_cost", float("nan"))
-            late = int(result.metrics.get("deadline_missed", 0))
-            lines.append(f"{name:<28} {result.score:>14.6f} {avg:>10.4f} {late:>5d} "
+            values = "".join(f"{result.metrics.get(c, float('nan')):>16.6g}" for c in columns)
+            lines.append(f"{name:<28} {result.score:>14.6f} {values} "
                          f"{result.seconds * 1e3:>7.1f}ms  {summary}")
         else:
             lines.append(f"{name:<28} {'FAILED':>14}  {result.error}")

@@ -42,16 +42,29 @@ def run(args: argparse.Namespace) -> Output:
 def render(problem: str, label: str, result: EvalResult) -> str:
     """The human-readable report of one evaluation."""
     details = result.details
-    head = (f"{problem}: {label} on {details.get('split', '?')} "
-            f"({details.get('fidelity', '')} fidelity; {details.get('traces', '')})")
+    head = f"{problem}: {label} on {describe_workload(details)}"
     if not result.ok:
         return f"{head}\nFAILED (score {result.score:g}): {result.error}"
     metrics = "  ".join(f"{k} {v:.6g}" for k, v in result.metrics.items()
                         if not k.startswith("avg_cost["))
     timing = f"time {result.seconds:.3f} s"
-    if "compile_seconds" in details:
-        timing += f" (compile {details['compile_seconds']:.3f} s"
-        timing += f", simulate {details['simulate_seconds']:.4f} s, {details['path']})"
-    elif "simulate_seconds" in details:
-        timing += f" (simulate {details['simulate_seconds']:.4f} s, {details['path']})"
+    parts = [f"{key.removesuffix('_seconds')} {details[key]:.4f} s"
+             for key in ("compile_seconds", "simulate_seconds") if key in details]
+    if details.get("path"):
+        parts.append(str(details["path"]))
+    if parts:
+        timing += f" ({', '.join(parts)})"
     return "\n".join([head, f"score {result.score!r}", metrics, "", result.feedback, "", timing])
+
+
+def describe_workload(details: dict) -> str:
+    """``train (reference fidelity; ../shared/data/...)``: the split and what a problem says
+    about its workload (its ``fidelity`` and ``traces``/``data`` details, when it has them)."""
+    notes = []
+    if details.get("fidelity"):
+        notes.append(f"{details['fidelity']} fidelity")
+    source = details.get("traces") or details.get("data")
+    if source:
+        notes.append(str(source))
+    split = details.get("split", "?")
+    return f"{split} ({'; '.join(notes)})" if notes else split

@@ -82,6 +82,8 @@ class Problem(abc.ABC):
 
     name: str = ""
     description: str = ""
+    # Metrics worth a column when results are shown side by side (adrs baselines).
+    summary_metrics: tuple[str, ...] = ()
 
     @property
     @abc.abstractmethod

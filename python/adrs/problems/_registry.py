@@ -23,6 +23,18 @@ _PROBLEMS: dict[str, tuple[str, str]] = {
         "adrs.problems.spot:MultiRegionSpotProblem",
         "Schedule a deadline-bound job on spot vs on-demand instances across regions",
     ),
+    "txn": (
+        "adrs.problems.txn:TransactionSchedulingProblem",
+        "Order a batch of transactions to minimise makespan under lock conflicts",
+    ),
+    "llm-sql": (
+        "adrs.problems.llm_sql:LlmSqlProblem",
+        "Reorder table rows and fields so LLM prompts reuse cached prefixes",
+    ),
+    "eplb": (
+        "adrs.problems.eplb:ExpertPlacementProblem",
+        "Replicate and place MoE experts on GPUs to balance load (needs adrs[moe])",
+    ),
     "toy": ("adrs.problems.toy:ToyProblem", "Fit a hidden piecewise curve (a fast demo problem)"),
 }
 

@@ -80,6 +80,7 @@ class SpotProblem(Problem):
     """
 
     multi_region: bool = False
+    summary_metrics = ("avg_cost", "deadline_missed")
     failure_score: float = -100000.0
     _baseline_specs: tuple[_BaselineSpec, ...] = ()
     _initial: str = ""
