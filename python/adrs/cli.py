@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("adrs.commands.evaluate", "score a program (or a baseline) on a problem"),
     "baselines": ("adrs.commands.baselines", "score every baseline of a problem side by side"),
     "run": ("adrs.commands.run", "evolve programs for a problem or an OpenEvolve-style folder"),
+    "data": ("adrs.commands.data", "download a public workload (adrs data fetch eplb)"),
 }
 
 

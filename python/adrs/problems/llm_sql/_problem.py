@@ -1,0 +1,325 @@
+"""The ``llm-sql`` problem: reorder a table's rows, and each row's fields, so that rows sent
+one after another to a language model reuse the cached prefixes of earlier rows (the
+LLM-SQL case study of the ADRS paper, after "Optimizing LLM Queries in Relational Data
+Analytics Workloads", MLSys'25).
+
+The candidate defines ``reorder(table) -> rows``. The evaluator checks that the rows are
+a rearrangement of the table's (every row once, each with its own cells, in any order),
+computes the prefix hit rate natively, times the candidate, and scores with the paper's
+formula or, by name, the reference evaluator's. Higher is better; a failed candidate
+scores 0.0.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from adrs.problems._base import Baseline, EvalResult, Problem, check_split
+from adrs.problems.llm_sql import _workloads as workloads
+from adrs.problems.llm_sql._table import Table
+from adrs.simulators.llm_sql import (
+    PackedTable,
+    check_rearrangement,
+    encode_rows,
+    prefix_hits,
+    read_csv,
+)
+
+SCORERS = ("paper", "reference")
+CACHE_MODELS = ("unbounded", "lru")
+FAILURE_SCORE = 0.0
+DEFAULT_CACHE_CAPACITY = 100_000  # characters of the bounded cache (~25k tokens)
+REFERENCE_TABLE_SLOTS = 5  # the reference evaluator averages over its five tables
+REFERENCE_RUNTIME_CAP_S = 12.0
+_FILENAME = "candidate.py"
+
+
+@dataclass(frozen=True)
+class _BaselineSpec:
+    name: str
+    summary: str
+
+
+_BASELINES = (
+    _BaselineSpec("original", "the table as given: rows and fields untouched"),
+    _BaselineSpec("ggr", "GGR (MLSys'25), the reference evaluator's seed: greedy value "
+                         "grouping in pieces of 2,000 rows, with its arguments"),
+    _BaselineSpec("column_ggr", "ours: GGR's recursion at column granularity on the whole "
+                                "table, no pieces or depth limits (best known)"),
+)
+
+
+def _program_text(name: str) -> str:
+    return resources.files("adrs.problems.llm_sql.programs").joinpath(f"{name}.py").read_text()
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One table's result."""
+
+    name: str
+    rows: int
+    hit_count: int
+    total_chars: int
+    hit_rate: float
+    lru_hit_rate: float
+    runtime_s: float
+    original_hit_rate: float
+
+
+class LlmSqlProblem(Problem):
+    """Reorder table rows and fields for prefix-cache reuse.
+
+    Args:
+        data: A folder holding ``llm_sql_beer.csv`` (such as ``../shared/data``) or the
+            file; None means ``$ADRS_DATA_DIR``, else a generated beer-like table.
+        scorer: ``paper`` (default): ``0.5 * hit_rate + 0.5 / (1 + runtime_s)``, means
+            over the split's tables; ``reference``: the reference evaluator's
+            ``0.95 * hit_rate + 0.05 * (12 - min(12, runtime_s)) / 12``, sums divided by
+            its five table slots.
+        cache: Which hit rate the score uses: ``unbounded`` (default, the reference
+            model) or ``lru`` (the bounded cache of ``cache_capacity`` characters).
+        cache_capacity: Characters of the bounded LRU cache, reported as
+            ``lru_hit_rate`` (and scored with ``cache="lru"``).
+        table: A CSV file to evaluate on instead of the built-in splits (every split is
+            then this table).
+        col_merge: Merge groups for ``table``: ``"a+b;c+d"`` or a list of lists.
+
+    Raises:
+        ValueError: Unknown scorer or cache model, a negative capacity, ``col_merge``
+            without ``table``, or a merge the table refuses.
+        FileNotFoundError: ``table`` does not exist.
+    """
+
+    name = "llm-sql"
+    summary_metrics = ("hit_rate", "runtime_s", "lru_hit_rate")
+    failure_score = FAILURE_SCORE
+    # ranges of the features, for MAP-Elites axes named in a run's config
+    feature_ranges: Mapping[str, tuple[float, float]] = {"hit_rate": (0.0, 1.0),
+                                                         "runtime_s": (0.0, 5.0)}
+
+    def __init__(self, data: str | os.PathLike[str] | None = None, scorer: str = "paper",
+                 cache: str = "unbounded", cache_capacity: int = DEFAULT_CACHE_CAPACITY,
+                 table: str | os.PathLike[str] | None = None,
+                 col_merge: str | Sequence[Sequence[str]] | None = None) -> None:
+        if scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {scorer!r}; expected one of {', '.join(SCORERS)}")
+        if cache not in CACHE_MODELS:
+            raise ValueError(f"unknown cache {cache!r}; expected one of "
+                             f"{', '.join(CACHE_MODELS)}")
+        if isinstance(cache_capacity, bool) or not isinstance(cache_capacity, int) \
+                or cache_capacity < 0:
+            raise ValueError(f"cache_capacity must be a whole number of characters, 0 or more; "
+                             f"got {cache_capacity!r}")
+        merges = workloads.parse_merges(col_merge)
+        if merges and table is None:
+            raise ValueError("col_merge applies to your own table: give table too")
+        self.scorer = scorer
+        self.cache = cache
+        self.cache_capacity = int(cache_capacity)
+        self._data = data
+        self._custom_table = table
+        self._custom_merges = merges
+        self._beer: Any = None
+        self._cases: dict[str, list[workloads.Case]] = {}
+        if table is not None:  # fail now, not at the first evaluation
+            self._cases["custom"] = [self._custom_case()]
+
+    # -- the Problem contract -------------------------------------------------------------
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return resources.files("adrs.problems.llm_sql").joinpath("description.md").read_text()
+
+    @property
+    def initial_program(self) -> str:
+        return _program_text("ggr")
+
+    @property
+    def baselines(self) -> Mapping[str, Baseline]:
+        return {spec.name: Baseline(spec.name, spec.summary, _program_text(spec.name))
+                for spec in _BASELINES}
+
+    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+        started = time.perf_counter()
+        cases = self.cases(split)
+        try:
+            reorder = _load_reorder(program)
+        except ValueError as exc:
+            return self._failed(str(exc), split, started)
+        outcomes = []
+        simulate_seconds = 0.0
+        for case in cases:
+            given = Table(case.name, case.table.columns, list(case.rows), case.merged)
+            begun = time.perf_counter()
+            try:
+                output = reorder(given)
+            except Exception as exc:  # noqa: BLE001 - any failure of the candidate is a result
+                return self._failed(f"table {case.name}: reorder() raised {_describe(exc)}",
+                                    split, started)
+            runtime = time.perf_counter() - begun
+            if isinstance(output, Table):
+                output = output.rows
+            try:
+                cells = encode_rows(case.table, output)
+                check_rearrangement(case.table, cells)
+            except ValueError as exc:
+                return self._failed(f"table {case.name}: {exc}", split, started)
+            begun = time.perf_counter()
+            output_table = PackedTable(case.table.columns, cells, case.table.texts,
+                                       case.table.source)
+            unbounded = prefix_hits(output_table)
+            lru = prefix_hits(output_table, capacity=self.cache_capacity)
+            simulate_seconds += time.perf_counter() - begun
+            outcomes.append(_Outcome(case.name, case.table.n_rows, unbounded.hit_count,
+                                     unbounded.total_chars, unbounded.hit_rate, lru.hit_rate,
+                                     runtime, case.original_hit_rate))
+        return self._result(outcomes, split, started, simulate_seconds)
+
+    # -- workloads ----------------------------------------------------------------------
+
+    def cases(self, split: str) -> list[workloads.Case]:
+        """The tables of a split (the custom table for every split when one was given).
+
+        Raises:
+            ValueError: Unknown split.
+        """
+        check_split(split)
+        key = "custom" if self._custom_table is not None else split
+        if key not in self._cases:
+            if self._beer is None:
+                self._beer = workloads.resolve_beer(self._data)
+            self._cases[key] = workloads.split_cases(split, self._beer)
+        return self._cases[key]
+
+    def _custom_case(self) -> workloads.Case:
+        table = read_csv(self._custom_table)  # type: ignore[arg-type]
+        name = os.path.splitext(os.path.basename(str(self._custom_table)))[0]
+        return workloads.make_case(name, table, self._custom_merges)
+
+    def _source(self, split: str) -> str:
+        return "; ".join(dict.fromkeys(case.table.source for case in self.cases(split)))
+
+    # -- scoring ------------------------------------------------------------------------
+
+    def _score(self, outcomes: list[_Outcome]) -> tuple[float, float, float]:
+        """The score, and the hit rate and runtime it used."""
+        rates = [o.lru_hit_rate if self.cache == "lru" else o.hit_rate for o in outcomes]
+        runtimes = [o.runtime_s for o in outcomes]
+        if self.scorer == "paper":
+            hit_rate = sum(rates) / len(rates)
+            runtime = sum(runtimes) / len(runtimes)
+            return 0.5 * hit_rate + 0.5 / (1.0 + runtime), hit_rate, runtime
+        slots = max(REFERENCE_TABLE_SLOTS, len(outcomes))
+        hit_rate = sum(rates) / slots
+        runtime = sum(runtimes) / slots
+        runtime_term = (REFERENCE_RUNTIME_CAP_S - min(REFERENCE_RUNTIME_CAP_S, runtime)) \
+            / REFERENCE_RUNTIME_CAP_S
+        return 0.95 * hit_rate + 0.05 * runtime_term, hit_rate, runtime
+
+    def _result(self, outcomes: list[_Outcome], split: str, started: float,
+                simulate_seconds: float) -> EvalResult:
+        score, scored_rate, scored_runtime = self._score(outcomes)
+        n = len(outcomes)
+        metrics: dict[str, float] = {
+            "combined_score": score,
+            "hit_rate": sum(o.hit_rate for o in outcomes) / n,
+            "runtime_s": sum(o.runtime_s for o in outcomes) / n,
+            "lru_hit_rate": sum(o.lru_hit_rate for o in outcomes) / n,
+            "hit_count": float(sum(o.hit_count for o in outcomes)),
+            "total_chars": float(sum(o.total_chars for o in outcomes)),
+        }
+        if n > 1:
+            for o in outcomes:
+                metrics[f"hit_rate[{o.name}]"] = o.hit_rate
+                metrics[f"runtime_s[{o.name}]"] = o.runtime_s
+        features = {"hit_rate": metrics["hit_rate"], "runtime_s": metrics["runtime_s"]}
+        details = {
+            "split": split,
+            "data": self._source(split),
+            "scorer": self.scorer,
+            "cache": self.cache,
+            "cache_capacity": self.cache_capacity,
+            "simulate_seconds": simulate_seconds,
+            "tables": [{
+                "name": o.name, "rows": o.rows, "hit_count": o.hit_count,
+                "total_chars": o.total_chars, "hit_rate": o.hit_rate,
+                "lru_hit_rate": o.lru_hit_rate, "runtime_s": o.runtime_s,
+                "original_hit_rate": o.original_hit_rate,
+            } for o in outcomes],
+        }
+        feedback = self._feedback(outcomes, score, scored_rate, scored_runtime)
+        return EvalResult(score, metrics, features, feedback, None, details,
+                          time.perf_counter() - started)
+
+    def _feedback(self, outcomes: list[_Outcome], score: float, rate: float,
+                  runtime: float) -> str:
+        which = "LRU" if self.cache == "lru" else "hit"
+        if self.scorer == "paper":
+            formula = (f"score {score:.6f} = 0.5 * {which} rate {rate:.6f} + 0.5 / (1 + "
+                       f"{runtime:.3f} s) (paper scorer; means over {len(outcomes)} table"
+                       f"{'s' if len(outcomes) > 1 else ''})")
+        else:
+            formula = (f"score {score:.6f} = 0.95 * {which} rate {rate:.6f} + 0.05 * (12 - "
+                       f"min(12, {runtime:.3f} s)) / 12 (reference scorer; sums over "
+                       f"{max(REFERENCE_TABLE_SLOTS, len(outcomes))} table slots)")
+        lines = [formula]
+        for o in outcomes:
+            lines.append(
+                f"{o.name}: {o.rows:,} rows, {o.hit_count:,} of {o.total_chars:,} characters "
+                f"hit ({100 * o.hit_rate:.3f}%; the table as given: "
+                f"{100 * o.original_hit_rate:.3f}%) in {o.runtime_s:.3f} s; LRU cache of "
+                f"{self.cache_capacity:,} characters: {100 * o.lru_hit_rate:.3f}%")
+        return "\n".join(lines)
+
+    def _failed(self, message: str, split: str, started: float) -> EvalResult:
+        details = {"split": split, "data": self._source(split), "scorer": self.scorer}
+        return EvalResult(self.failure_score, {}, {}, f"The candidate failed: {message}",
+                          message, details, time.perf_counter() - started)
+
+
+def _load_reorder(source: str) -> Callable[[Table], Any]:
+    """The candidate's ``reorder`` function.
+
+    Raises:
+        ValueError: Syntax error, an exception at import, or no function ``reorder``
+            taking one argument.
+    """
+    try:
+        code = compile(source, _FILENAME, "exec")
+    except SyntaxError as exc:
+        raise ValueError(f"syntax error in {_FILENAME} at line {exc.lineno}: {exc.msg}"
+                         ) from None
+    namespace: dict[str, Any] = {"__name__": "adrs_candidate", "__file__": _FILENAME}
+    try:
+        exec(code, namespace)  # noqa: S102 - candidate code; callers sandbox the process
+    except Exception as exc:  # noqa: BLE001 - any error of the candidate is its failure
+        raise ValueError(f"{_FILENAME} raised at import: {_describe(exc)}") from None
+    function = namespace.get("reorder")
+    if not callable(function):
+        # ValueError, not TypeError: a bad candidate is bad input (the CLI's one-line errors)
+        raise ValueError(f"{_FILENAME} defines no function 'reorder'")  # noqa: TRY004
+    try:
+        inspect.signature(function).bind(None)
+    except TypeError:
+        raise ValueError(f"{_FILENAME}: reorder() must take one argument (table)") from None
+    except ValueError:  # a callable without a signature: let the call decide
+        pass
+    return function
+
+
+def _describe(exc: BaseException) -> str:
+    """``ValueError: message (line 7)``, the line being the innermost one in the candidate."""
+    text = f"{type(exc).__name__}: {exc}"
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == _FILENAME:
+            line = frame.lineno
+    return text if line is None else f"{text} (line {line})"

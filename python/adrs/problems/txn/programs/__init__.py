@@ -1,0 +1,1 @@
+"""Built-in transaction-scheduling programs, as candidate programs (plain source files)."""
