@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "simulators"))
@@ -38,14 +39,6 @@ from adrs.simulators.llm_sql import (
 
 GOLDEN = ROOT.parent / "shared" / "golden" / "llm_sql.json"
 
-
-def best_of(repeat: int, function) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - started)
-    return min(times), result
 
 
 def main() -> int:

@@ -17,10 +17,10 @@ import gzip
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of  # bench/ is on sys.path when a benchmark runs
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "simulators"))
@@ -36,14 +36,6 @@ GOLDEN_TIMES = {  # the reference simulator, in one process (spec 0), per baseli
     "spot-multi": ROOT.parent / "shared" / "golden" / "spot" / "multi_initial.json.gz",
 }
 
-
-def best_of(repeat: int, function) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - started)
-    return min(times), result
 
 
 def run_oracle(problem, workload, decide) -> np.ndarray:

@@ -135,6 +135,18 @@ class Problem(abc.ABC):
             ) from None
 
 
+def package_text(package: str, filename: str) -> str:
+    """A text file shipped inside a package: a bundled program, a problem description.
+
+    Args:
+        package: e.g. ``"adrs.problems.spot.programs"``.
+        filename: e.g. ``"greedy.py"``.
+    """
+    from importlib import resources
+
+    return resources.files(package).joinpath(filename).read_text()
+
+
 def check_split(split: str) -> str:
     """Return ``split`` if it names a split.
 

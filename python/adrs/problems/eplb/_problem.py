@@ -20,15 +20,16 @@ import math
 import os
 import time
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
 from adrs.kernels import InvalidPlacement, balancedness, gpu_loads, slot_loads, validate_placement
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split
+from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.eplb import _workloads as workloads
 from adrs.problems.eplb._isolation import CandidateError, CandidateProcess
+
+_PROGRAMS = "adrs.problems.eplb.programs"  # the bundled candidate programs
 
 INSTALL_HINT = "pip install -e .[moe] (install torch==2.13.0 first for the CPU build)"
 SPEED_NUMERATOR = 0.02  # the reference's speed_score = 0.02 / avg_time
@@ -46,8 +47,6 @@ class MissingDependency(ValueError):
     """An optional dependency is not installed (a ValueError so the CLI prints one line)."""
 
 
-def _program_text(name: str) -> str:
-    return resources.files("adrs.problems.eplb.programs").joinpath(f"{name}.py").read_text()
 
 
 class ExpertPlacementProblem(Problem):
@@ -105,15 +104,15 @@ class ExpertPlacementProblem(Problem):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return resources.files("adrs.problems.eplb").joinpath("description.md").read_text()
+        return package_text("adrs.problems.eplb", "description.md")
 
     @property
     def initial_program(self) -> str:
-        return _program_text("published")
+        return package_text(_PROGRAMS, "published.py")
 
     @property
     def baselines(self) -> Mapping[str, Baseline]:
-        return {name: Baseline(name, summary, _program_text(name))
+        return {name: Baseline(name, summary, package_text(_PROGRAMS, f"{name}.py"))
                 for name, summary in _BASELINES}
 
     def evaluate(self, program: str, split: str = "train") -> EvalResult:

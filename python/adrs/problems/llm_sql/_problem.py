@@ -18,10 +18,9 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split
+from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.llm_sql import _workloads as workloads
 from adrs.problems.llm_sql._table import Table
 from adrs.simulators.llm_sql import (
@@ -31,6 +30,8 @@ from adrs.simulators.llm_sql import (
     prefix_hits,
     read_csv,
 )
+
+_PROGRAMS = "adrs.problems.llm_sql.programs"  # the bundled candidate programs
 
 SCORERS = ("paper", "reference")
 CACHE_MODELS = ("unbounded", "lru")
@@ -56,8 +57,6 @@ _BASELINES = (
 )
 
 
-def _program_text(name: str) -> str:
-    return resources.files("adrs.problems.llm_sql.programs").joinpath(f"{name}.py").read_text()
 
 
 @dataclass(frozen=True)
@@ -136,15 +135,16 @@ class LlmSqlProblem(Problem):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return resources.files("adrs.problems.llm_sql").joinpath("description.md").read_text()
+        return package_text("adrs.problems.llm_sql", "description.md")
 
     @property
     def initial_program(self) -> str:
-        return _program_text("ggr")
+        return package_text(_PROGRAMS, "ggr.py")
 
     @property
     def baselines(self) -> Mapping[str, Baseline]:
-        return {spec.name: Baseline(spec.name, spec.summary, _program_text(spec.name))
+        return {spec.name: Baseline(spec.name, spec.summary,
+                                    package_text(_PROGRAMS, f"{spec.name}.py"))
                 for spec in _BASELINES}
 
     def evaluate(self, program: str, split: str = "train") -> EvalResult:

@@ -15,16 +15,17 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
 from adrs import _core
 from adrs.bridge import CompiledPolicy, compile_policy
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split
+from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.spot import _workloads as workloads
 from adrs.simulators.spot_layout import STATUS_NAMES, STATUS_OK
+
+_PROGRAMS = "adrs.problems.spot.programs"  # the bundled candidate programs
 
 FIDELITIES = ("reference", "corrected")
 PATHS = ("cpp", "numba", "interpreted")
@@ -57,8 +58,6 @@ _MULTI_BASELINES = (
 )
 
 
-def _program_text(name: str) -> str:
-    return resources.files("adrs.problems.spot.programs").joinpath(f"{name}.py").read_text()
 
 
 class SpotProblem(Problem):
@@ -113,11 +112,12 @@ class SpotProblem(Problem):
 
     @property
     def initial_program(self) -> str:
-        return _program_text(self._initial)
+        return package_text(_PROGRAMS, f"{self._initial}.py")
 
     @property
     def baselines(self) -> Mapping[str, Baseline]:
-        return {spec.name: Baseline(spec.name, spec.summary, _program_text(spec.builtin),
+        return {spec.name: Baseline(spec.name, spec.summary,
+                                    package_text(_PROGRAMS, f"{spec.builtin}.py"),
                                     spec.builtin) for spec in self._baseline_specs}
 
     def evaluate(self, program: str, split: str = "train") -> EvalResult:
@@ -324,7 +324,7 @@ class SingleRegionSpotProblem(SpotProblem):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return resources.files("adrs.problems.spot").joinpath("description.md").read_text()
+        return package_text("adrs.problems.spot", "description.md")
 
     def _split_workload(self, split: str) -> workloads.Workload:
         return workloads.single_region_workload(self.traces, split)
@@ -370,7 +370,7 @@ class MultiRegionSpotProblem(SpotProblem):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return resources.files("adrs.problems.spot").joinpath("description_multi.md").read_text()
+        return package_text("adrs.problems.spot", "description_multi.md")
 
     def _split_workload(self, split: str) -> workloads.Workload:
         return workloads.multi_region_workload(self.traces, split)

@@ -16,13 +16,12 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
 from adrs import _core
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split
+from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.txn._candidate import (
     CandidateError,
     Workload,
@@ -31,6 +30,8 @@ from adrs.problems.txn._candidate import (
 )
 from adrs.problems.txn._validate import InvalidSchedule, check_schedule
 from adrs.simulators import txn_workloads
+
+_PROGRAMS = "adrs.problems.txn.programs"  # the bundled candidate programs
 
 # Taken when this module is imported, so a candidate that rebinds TxnModel.makespan
 # afterwards does not change how the evaluator scores.
@@ -60,8 +61,6 @@ _BASELINES = (
 )
 
 
-def _program_text(name: str) -> str:
-    return resources.files("adrs.problems.txn.programs").joinpath(f"{name}.py").read_text()
 
 
 @dataclass(frozen=True)
@@ -140,15 +139,16 @@ class TransactionSchedulingProblem(Problem):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return resources.files("adrs.problems.txn").joinpath("description.md").read_text()
+        return package_text("adrs.problems.txn", "description.md")
 
     @property
     def initial_program(self) -> str:
-        return _program_text("seed")
+        return package_text(_PROGRAMS, "seed.py")
 
     @property
     def baselines(self) -> Mapping[str, Baseline]:
-        return {b.name: Baseline(b.name, b.summary, _program_text(b.name)) for b in _BASELINES}
+        return {b.name: Baseline(b.name, b.summary, package_text(_PROGRAMS, f"{b.name}.py"))
+                for b in _BASELINES}
 
     def evaluate(self, program: str, split: str = "train") -> EvalResult:
         started = time.perf_counter()
