@@ -106,7 +106,7 @@ py::dict spot_simulate(CArray<uint8_t> available, CArray<double> prices, CArray<
                        CArray<double> gaps, CArray<int64_t> run_traces,
                        CArray<int64_t> run_offsets, CArray<double> scenarios_hours,
                        bool multi_region, const std::string& fidelity_name, py::object policy,
-                       bool record_history) {
+                       bool record_history, bool record_actions) {
   const spot::Fidelity fidelity = parse_fidelity(fidelity_name);
   const int64_t n_traces = gaps.size();
   check_size<int64_t>(offsets, n_traces + 1, "offsets");
@@ -162,16 +162,35 @@ py::dict spot_simulate(CArray<uint8_t> available, CArray<double> prices, CArray<
   std::vector<spot::RunOutcome> outcomes(n_runs);
   std::vector<std::string> messages(n_runs);
   std::vector<std::string> histories(record_history ? n_runs : 0);
+  std::vector<int64_t> actions;
+  std::vector<int64_t> action_offsets(record_actions ? n_runs + 1 : 0, 0);
+  if (record_actions) actions.reserve(static_cast<size_t>(n_runs) * 256);
   spot::Workspace ws;
 
   auto run_all = [&](auto& fn) {
+    using Fn = std::decay_t<decltype(fn)>;
     for (int64_t i = 0; i < n_runs; ++i) {
-      outcomes[i] = spot::simulate_run(&regions[roff[i]], roff[i + 1] - roff[i], run_gap[i],
-                                       scenarios[i], multi_region, fidelity, fn, ws,
-                                       record_history ? &histories[i] : nullptr);
-      if constexpr (std::is_same_v<std::decay_t<decltype(fn)>, PythonPolicy>) {
+      if constexpr (std::is_same_v<Fn, spot::Replay>) fn.begin(i);
+      std::string* history = record_history ? &histories[i] : nullptr;
+      if (record_actions) {
+        spot::Recording<Fn> recording{fn, &actions};
+        outcomes[i] = spot::simulate_run(&regions[roff[i]], roff[i + 1] - roff[i], run_gap[i],
+                                         scenarios[i], multi_region, fidelity, recording, ws,
+                                         history);
+        action_offsets[i + 1] = static_cast<int64_t>(actions.size());
+      } else {
+        outcomes[i] = spot::simulate_run(&regions[roff[i]], roff[i + 1] - roff[i], run_gap[i],
+                                         scenarios[i], multi_region, fidelity, fn, ws, history);
+      }
+      if constexpr (std::is_same_v<Fn, PythonPolicy>) {
         if (outcomes[i].status != spot::RunStatus::kOk) messages[i] = fn.message;
         fn.message.clear();
+      }
+      if constexpr (std::is_same_v<Fn, spot::Replay>) {
+        if (!fn.consumed_all()) {
+          outcomes[i].status = spot::RunStatus::kReplayMismatch;
+          outcomes[i].status_tick = fn.next - fn.offsets[i];
+        }
       }
     }
   };
@@ -180,7 +199,23 @@ py::dict spot_simulate(CArray<uint8_t> available, CArray<double> prices, CArray<
     run_all(fn);
   };
 
-  if (py::isinstance<py::str>(policy)) {
+  // kept alive for the replay's pointers
+  CArray<int64_t> replay_actions, replay_offsets;
+  if (py::isinstance<py::tuple>(policy)) {
+    auto pair = policy.cast<py::tuple>();
+    if (pair.size() != 2)
+      throw std::invalid_argument("a replay policy is (actions, action_offsets)");
+    replay_actions = pair[0].cast<CArray<int64_t>>();
+    replay_offsets = pair[1].cast<CArray<int64_t>>();
+    check_size<int64_t>(replay_offsets, n_runs + 1, "action_offsets");
+    const int64_t* ao = replay_offsets.data();
+    if (ao[0] != 0 || ao[n_runs] != replay_actions.size())
+      throw std::invalid_argument("action_offsets do not span the actions");
+    for (int64_t i = 0; i < n_runs; ++i)
+      if (ao[i + 1] < ao[i])
+        throw std::invalid_argument("action_offsets decrease at run " + std::to_string(i));
+    run_builtin(spot::Replay{replay_actions.data(), ao});
+  } else if (py::isinstance<py::str>(policy)) {
     const std::string name = policy.cast<std::string>();
     if (name == "always_on_demand") run_builtin(spot::AlwaysOnDemand{});
     else if (name == "greedy") run_builtin(spot::GreedySeed{});
@@ -221,6 +256,11 @@ py::dict spot_simulate(CArray<uint8_t> available, CArray<double> prices, CArray<
   result["bad_action"] = column([](const spot::RunOutcome& r) { return r.bad_action; });
   result["messages"] = messages;
   if (record_history) result["histories"] = histories;
+  if (record_actions) {
+    result["actions"] = py::array_t<int64_t>(static_cast<py::ssize_t>(actions.size()),
+                                             actions.data());
+    result["action_offsets"] = py::array_t<int64_t>(n_runs + 1, action_offsets.data());
+  }
   return result;
 }
 
@@ -231,7 +271,10 @@ void register_spot(py::module_& m) {
         py::arg("offsets"), py::arg("gaps"), py::arg("run_traces"), py::arg("run_offsets"),
         py::arg("scenarios_hours"), py::arg("multi_region"), py::arg("fidelity"),
         py::arg("policy"), py::arg("record_history") = false,
-        "Simulate a batch of spot-scheduling runs; see adrs.simulators.spot for the arrays.");
+        py::arg("record_actions") = false,
+        "Simulate a batch of spot-scheduling runs; see adrs.simulators.spot for the arrays. "
+        "policy: a built-in name, a C function address, a callable, or (actions, "
+        "action_offsets) to replay recorded actions; record_actions returns them.");
 
   py::dict layout;
   layout["TIME"] = spot::obs::kTime;

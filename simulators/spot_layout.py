@@ -63,7 +63,8 @@ STATUS_OK = 0
 STATUS_TRACE_OVERRUN = 1  # the job outlived the trace
 STATUS_INVALID_ACTION = 2  # the policy returned something that is not an action
 STATUS_POLICY_ERROR = 3  # the policy raised
-STATUS_NAMES = ("ok", "trace_overrun", "invalid_action", "policy_error")
+STATUS_REPLAY_MISMATCH = 4  # replayed actions did not fit the run (C++ replay only)
+STATUS_NAMES = ("ok", "trace_overrun", "invalid_action", "policy_error", "replay_mismatch")
 
 
 def obs_size(num_regions: int) -> int:

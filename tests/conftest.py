@@ -24,3 +24,14 @@ def _private_trace_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["ADRS_CACHE_DIR"] = str(tmp_path_factory.mktemp("adrs-cache"))
+
+
+@pytest.fixture(scope="session")
+def jail():
+    """One jail runner for the session: candidates that misbehave are run in it, never in
+    the test process (an in-process runner is for trusted code only)."""
+    from adrs.jail import JailRunner
+
+    runner = JailRunner()
+    yield runner
+    runner.close()

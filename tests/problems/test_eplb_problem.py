@@ -1,6 +1,6 @@
 """The eplb problem scores like the reference evaluator, isolates the candidate, and rejects
-what the reference accepted. Each evaluation starts a fresh interpreter that imports torch
-(about 1.5 s), so most tests use a small recorded history."""
+what the reference accepted. Candidates run in the jail (a process forked from a zygote that
+has torch imported); most tests use a small recorded history."""
 
 from __future__ import annotations
 
@@ -52,8 +52,8 @@ def program(body: str) -> str:
     return textwrap.dedent(body)
 
 
-def test_published_baseline_scores_as_the_reference_formula(small):
-    result = small.evaluate_baseline("published", "train")
+def test_published_baseline_scores_as_the_reference_formula(small, jail):
+    result = small.evaluate_baseline("published", "train", jail)
     assert result.ok, result.error
     windows = small.workload("train").windows
     assert windows.shape == (4, 4, 16)
@@ -67,10 +67,13 @@ def test_published_baseline_scores_as_the_reference_formula(small):
     assert result.details["balancedness"] == per_slot
     assert result.metrics["balancedness"] == pytest.approx(np.mean(per_slot), abs=1e-15)
     assert result.metrics["balancedness_gpu"] == pytest.approx(np.mean(per_gpu), abs=1e-15)
-    seconds = np.mean(result.details["call_seconds"])
-    assert result.metrics["mean_seconds"] == pytest.approx(seconds, rel=1e-12)
+    # the speed term: the median CPU seconds of every timed call, measured outside the jail
+    seconds = float(np.median(result.details["call_cpu_seconds"]))
+    assert result.metrics["median_seconds"] == pytest.approx(seconds, rel=1e-12)
     assert result.score == pytest.approx((np.mean(per_slot) + 0.02 / seconds) / 2, rel=1e-12)
-    assert result.metrics["calls"] == 3.0
+    repeats = result.metrics["timing_repeats"]
+    assert 1 <= repeats <= 5 and result.metrics["calls"] == 3.0 * repeats
+    assert all(s > 0 for s in result.details["call_cpu_seconds"])
 
 
 def test_splits_of_a_recorded_history_are_in_time_order(small):
@@ -80,7 +83,7 @@ def test_splits_of_a_recorded_history_are_in_time_order(small):
     assert small.workload("test").source.endswith("expert-load.json")
 
 
-def test_the_reference_exploit_is_rejected(small):
+def test_the_reference_exploit_is_rejected(small, jail):
     exploit = program("""
         import torch
         def rebalance_experts(weight, num_replicas, num_groups, num_nodes, num_gpus):
@@ -89,13 +92,14 @@ def test_the_reference_exploit_is_rejected(small):
             logcnt = torch.full((layers, experts), num_replicas)
             return torch.zeros(layers, num_replicas, dtype=torch.int64), log2phy, logcnt
     """)
-    result = small.evaluate(exploit, "quick")
+    result = small.evaluate(exploit, "quick", jail)
     assert not result.ok and result.score == 0.0
     assert result.error == ("window 0: invalid placement: logcnt of layer 0 sums to 384 "
                             "replicas, not the 24 slots")
 
 
-def test_the_candidate_sees_each_window_only_after_answering_the_previous(small, monkeypatch):
+def test_the_candidate_sees_each_window_only_after_answering_the_previous(small, jail,
+                                                                         monkeypatch):
     monkeypatch.setenv("ADRS_DATA_DIR", "/secret/place")
     spy = program("""
         import json, os
@@ -108,11 +112,11 @@ def test_the_candidate_sees_each_window_only_after_answering_the_previous(small,
             return rebalance_experts_vectorized(weight, num_replicas, num_groups, num_nodes,
                                                 num_gpus)
     """)
-    result = small.evaluate(spy, "train")
+    result = small.evaluate(spy, "train", jail)
     windows = small.workload("train").windows
-    prefix = "window 1: ValueError: "
-    assert result.error.startswith(prefix)
-    seen, data_dir = json.loads(result.error[len(prefix):])
+    prefix, suffix = "window 1: rebalance_experts raised ValueError: ", " (line 8)"
+    assert result.error.startswith(prefix) and result.error.endswith(suffix)
+    seen, data_dir = json.loads(result.error[len(prefix):-len(suffix)])
     # the untimed warm-up (window 0's experts reversed), then windows 0 and 1, nothing else
     assert seen == [windows[0][0][::-1].tolist(), windows[0][0].tolist(),
                     windows[1][0].tolist()]
@@ -121,7 +125,7 @@ def test_the_candidate_sees_each_window_only_after_answering_the_previous(small,
 
 
 @pytest.mark.parametrize(("body", "error"), [
-    ("def rebalance_experts(:\n", "loading the program: SyntaxError: "),
+    ("def rebalance_experts(:\n", "loading the program: syntax error in candidate.py at line 1"),
     ("x = 1\n", ("loading the program: the program defines no rebalance_experts(weight, "
                  "num_replicas, num_groups, num_nodes, num_gpus)")),
     ("def rebalance_experts(w, p, g, n, k):\n    return w, w\n",
@@ -132,13 +136,13 @@ def test_the_candidate_sees_each_window_only_after_answering_the_previous(small,
     ("def rebalance_experts(w, p, g, n, k):\n    return w.float(), w.float()[..., None], w\n",
      "window 0: invalid placement: phy2log must hold integers, got dtype float32"),
     ("import time\ndef rebalance_experts(w, p, g, n, k):\n    time.sleep(30)\n",
-     "window 0: timed out after 1 s rebalance_experts"),
+     "window 0: timed out after 1 s (killed)"),
     ("import os\ndef rebalance_experts(w, p, g, n, k):\n    print('bye')\n    os._exit(3)\n",
      "window 0: the candidate's process exited with status 3"),
 ])
-def test_failures_are_named_and_score_zero(history, body, error):
+def test_failures_are_named_and_score_zero(history, jail, body, error):
     problem = get_problem("eplb", data=history, call_timeout=1.0, **SMALL)
-    result = problem.evaluate(body, "quick")
+    result = problem.evaluate(body, "quick", jail)
     assert result.score == 0.0 and result.metrics == {}
     assert result.error.startswith(error), result.error
     if "bye" in body:
@@ -147,8 +151,15 @@ def test_failures_are_named_and_score_zero(history, body, error):
 
 def test_all_three_baselines_agree_on_small_loads(history, monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "1")  # no GPU needed: Triton's interpreter
+    from adrs.jail import JailRunner
+
     problem = get_problem("eplb", data=history, **SMALL)
-    results = {name: problem.evaluate_baseline(name, "quick") for name in problem.baselines}
+    runner = JailRunner()  # a jail of its own: TRITON_INTERPRET is passed when it starts
+    try:
+        results = {name: problem.evaluate_baseline(name, "quick", runner)
+                   for name in problem.baselines}
+    finally:
+        runner.close()
     assert all(r.ok for r in results.values()), {n: r.error for n, r in results.items()}
     published, triton = results["published"], results["triton"]
     assert triton.details["balancedness"] == published.details["balancedness"]
@@ -158,13 +169,13 @@ def test_all_three_baselines_agree_on_small_loads(history, monkeypatch):
         published.metrics["balancedness"], abs=1e-12)
 
 
-def test_synthetic_production_loads_by_default(monkeypatch):
+def test_synthetic_production_loads_by_default(monkeypatch, jail):
     monkeypatch.delenv("ADRS_DATA_DIR", raising=False)
     problem = get_problem("eplb")
     workload = problem.workload("quick")
     assert workload.windows.shape == (3, 58, 256)
     assert workload.source == "synthetic loads (seeds 0/1)"
-    result = problem.evaluate_baseline("vectorized", "quick")
+    result = problem.evaluate_baseline("vectorized", "quick", jail)
     assert result.ok, result.error
     # the seed scores about 0.20 per slot here (the reference's file: about 0.21)
     assert 0.15 < result.metrics["balancedness"] < 0.3
@@ -215,12 +226,15 @@ def test_without_torch_eplb_says_how_to_install_it_and_the_rest_works():
     assert "eplb" in done.stdout
 
 
-def test_the_evaluator_never_imports_torch(history):
+def test_the_judge_never_imports_torch(history):
     code = textwrap.dedent(f"""
         import sys
+        from adrs.jail import JailRunner
         from adrs.problems import get_problem
         problem = get_problem("eplb", data={str(history)!r}, **{SMALL!r})
-        result = problem.evaluate(problem.initial_program, "quick")
+        runner = JailRunner()
+        result = problem.evaluate(problem.initial_program, "quick", runner)
+        runner.close()
         assert result.ok, result.error
         print("torch" in sys.modules, "adrs.kernels._reference" in sys.modules)
     """)

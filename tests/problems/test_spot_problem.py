@@ -133,13 +133,22 @@ def test_programs_that_cannot_run_fail_with_the_reason(spot, source, error):
     assert result.feedback == f"The candidate failed: {error}"
 
 
-def test_uncompilable_policy_runs_interpreted_and_says_why(spot):
+def test_a_policy_numba_cannot_compile_fails_with_the_reason(spot, jail):
+    # inside the subset, but not typable: it never runs interpreted
     source = spot.baselines["greedy"].program.replace(
-        "def decide(obs, mem):", "class Unused:\n    pass\n\n\ndef decide(obs, mem):\n    Unused()")
-    result = spot.evaluate(source, "quick")
-    assert result.ok and result.details["path"] == "interpreted"
-    assert result.score == spot.evaluate_baseline("greedy", "quick").score
-    assert result.feedback.startswith("Numba could not compile the policy")
+        "def decide(obs, mem):", "def decide(obs, mem):\n    if (1, 'a')[int(obs[0]) % 2] == 1:\n        return 2")
+    result = spot.evaluate(source, "quick", jail)
+    assert not result.ok and result.score == -100000.0
+    assert result.error.startswith("Numba could not compile the policy")
+
+
+def test_a_policy_outside_the_subset_is_refused_before_it_runs(spot, jail):
+    source = spot.baselines["greedy"].program.replace(
+        "def decide(obs, mem):", "class Unused:\n    pass\n\n\ndef decide(obs, mem):")
+    result = spot.evaluate(source, "quick", jail)
+    assert result.error == ("candidate.py line 33: a module-level class definition is not "
+                            "allowed: a spot policy is numbers, math, numpy arrays and plain "
+                            "functions (see the problem's description)")
 
 
 def test_feedback_is_the_per_scenario_breakdown(spot):

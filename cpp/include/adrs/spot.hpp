@@ -60,6 +60,7 @@ enum class RunStatus : int64_t {
   kTraceOverrun = 1,   // the job outlived the trace
   kInvalidAction = 2,  // the policy returned something that is not an action
   kPolicyError = 3,    // the policy raised
+  kReplayMismatch = 4,  // a replayed run asked for more, or fewer, actions than recorded
 };
 
 struct Scenario {
@@ -439,6 +440,47 @@ struct MultiRegionUniformProgress {
     }
     if (decision == kSpot && any && !v.has_spot()) return move_to(first_with_spot, kSpot);
     return decision;
+  }
+};
+
+// ---------------------------------------------------------------------------------
+// Recording and replay. The jail runs a candidate's policy with Recording around it and
+// sends back the actions; the judge replays them with Replay, so every figure it keeps
+// (cost, ticks, deadline) comes from its own simulation of those actions, never from a
+// number the candidate's process reported. Given the same actions the simulation is the
+// same, so an honest jail's result and the judge's agree exactly.
+
+template <class Policy>
+struct Recording {
+  Policy& inner;
+  std::vector<int64_t>* actions;
+  int64_t operator()(double* o, int64_t n_obs, double* mem, int64_t n_mem) {
+    const int64_t action = inner(o, n_obs, mem, n_mem);
+    actions->push_back(action);
+    return action;
+  }
+};
+
+// Plays run i's recorded actions back, one per tick; asking for one more than was
+// recorded fails the run (as if the policy raised) and marks the replay as overrun.
+struct Replay {
+  const int64_t* actions;
+  const int64_t* offsets;
+  int64_t next = 0;
+  int64_t end = 0;
+  bool overrun = false;
+  void begin(int64_t run) {
+    next = offsets[run];
+    end = offsets[run + 1];
+    overrun = false;
+  }
+  bool consumed_all() const { return !overrun && next == end; }
+  int64_t operator()(double*, int64_t, double*, int64_t) {
+    if (next >= end) {
+      overrun = true;
+      return kPolicyRaised;
+    }
+    return actions[next++];
   }
 };
 

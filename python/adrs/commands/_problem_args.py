@@ -25,6 +25,44 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                         help="job grid for --traces, in hours (repeatable)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="any other problem option (repeatable), e.g. --option scorer=paper")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="run the program in this process, not in the jail: only for "
+                             "your own trusted code (debugging)")
+
+
+def build_runner(args: argparse.Namespace, warn: Any = None) -> Any:
+    """The runner ``adrs eval``/``baselines`` score with: the jail, unless --no-sandbox.
+
+    Args:
+        warn: Called with one line when the jail cannot isolate the candidate.
+    """
+    from adrs.jail import InProcessRunner, JailRunner
+
+    if getattr(args, "no_sandbox", False):
+        return InProcessRunner()
+    return _WarningRunner(JailRunner(), warn)
+
+
+class _WarningRunner:
+    """A jail runner that says once, when its first jail starts, if it is not isolated."""
+
+    def __init__(self, runner: Any, warn: Any) -> None:
+        self._runner = runner
+        self._warn = warn
+        self._warned = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._runner, name)
+
+    def session(self, *args: Any, **kwargs: Any) -> Any:
+        session = self._runner.session(*args, **kwargs)
+        if not self._warned:
+            self._warned = True
+            layers = self._runner.layers
+            if self._warn is not None and not layers.isolated:
+                self._warn(f"warning: the program is NOT isolated from this process: "
+                           f"{layers.summary()} (see 'adrs doctor')")
+        return session
 
 
 def build_problem(args: argparse.Namespace) -> Problem:

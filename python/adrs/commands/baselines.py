@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from adrs.commands import Output
-from adrs.commands._problem_args import add_problem_arguments, build_problem
+from adrs.commands._problem_args import add_problem_arguments, build_problem, build_runner
 from adrs.commands.evaluate import describe_workload
 
 
@@ -16,9 +17,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Output:
     problem = build_problem(args)
     rows = []
-    for name, baseline in problem.baselines.items():
-        result = problem.evaluate_baseline(name, args.split)
-        rows.append((name, baseline.summary, result))
+    runner = build_runner(args, lambda line: print(line, file=sys.stderr))
+    try:
+        for name, baseline in problem.baselines.items():
+            result = problem.evaluate_baseline(name, args.split, runner)
+            rows.append((name, baseline.summary, result))
+    finally:
+        runner.close()
     data = {
         "problem": problem.name,
         "split": args.split,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from adrs.commands import Output
-from adrs.commands._problem_args import add_problem_arguments, build_problem
+from adrs.commands._problem_args import add_problem_arguments, build_problem, build_runner
 from adrs.problems import EvalResult
 
 
@@ -22,10 +23,8 @@ def run(args: argparse.Namespace) -> Output:
     if (args.program is None) == (args.baseline is None):
         raise ValueError("give a PROGRAM.py or --baseline NAME (one of the two)")
     problem = build_problem(args)
-    if args.baseline is not None:
-        result = problem.evaluate_baseline(args.baseline, args.split)
-        label = f"baseline {args.baseline}"
-    else:
+    source = None
+    if args.program is not None:
         path = Path(args.program)
         if not path.is_file():
             raise FileNotFoundError(f"program not found: {path}")
@@ -33,8 +32,16 @@ def run(args: argparse.Namespace) -> Output:
             source = path.read_text()
         except UnicodeDecodeError:
             raise ValueError(f"{path} is not a text file") from None
-        result = problem.evaluate(source, args.split)
-        label = str(path)
+    runner = build_runner(args, lambda line: print(line, file=sys.stderr))
+    try:
+        if source is None:
+            result = problem.evaluate_baseline(args.baseline, args.split, runner)
+            label = f"baseline {args.baseline}"
+        else:
+            result = problem.evaluate(source, args.split, runner, filename=path.name)
+            label = str(path)
+    finally:
+        runner.close()
     data = {"problem": problem.name, "program": label, **result.to_json()}
     return Output(render(problem.name, label, result), data, 0 if result.ok else 1)
 

@@ -1,4 +1,4 @@
-"""The search loop: database, selector, prompts, generators, sandbox, executor, controller.
+"""The search loop: database, selector, prompts, generators, executor, controller.
 
 Public names are imported on first use, so that an evaluation worker (which needs only
 the sandbox and the problem) does not pay for importing the model client.
@@ -28,9 +28,6 @@ _EXPORTS = {
     "OfflineMutator": "adrs.evolve.generators",
     "OpenAIEnsemble": "adrs.evolve.generators",
     "DiffError": "adrs.evolve.generators",
-    "SandboxLimits": "adrs.evolve.sandbox",
-    "SandboxResult": "adrs.evolve.sandbox",
-    "run_sandboxed": "adrs.evolve.sandbox",
     "Executor": "adrs.evolve.executor",
     "LocalExecutor": "adrs.evolve.executor",
     "EvalJob": "adrs.evolve.executor",

@@ -49,6 +49,42 @@ def region_text(program: str) -> str:
     return "\n".join("\n".join(lines[a:b]) for a, b in regions)
 
 
+def unusable(program: str, max_chars: int) -> str | None:
+    """Why a proposed program cannot be evaluated, or None when it can.
+
+    Nothing a reply holds may stop the search: any failure of Python's own parser
+    (a recursion or memory error on deeply nested code, text that is not valid UTF-8)
+    is a reason, never an exception.
+    """
+    if len(program) > max_chars:
+        return (f"the program has {len(program):,} characters, over the limit of "
+                f"{max_chars:,} (generator.max_program_chars)")
+    try:
+        program.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"the program is not valid text: {exc.reason} at character {exc.start} "
+                f"({program[exc.start]!a})")
+    try:
+        compile(program, "<candidate>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
+        return f"the program cannot be parsed: {type(exc).__name__}: {str(exc)[:200]}"
+    return None
+
+
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was cut."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    return text[:limit] + f"\n[... {len(text) - limit:,} more characters cut]"
+
+
+def safe_text(text: str) -> str:
+    """``text`` as valid UTF-8 (lone surrogates and the like replaced), for storage."""
+    return text.encode("utf-8", "replace").decode("utf-8", "replace")
+
+
 def normalise(program: str) -> str:
     """Text that is equal for programs that differ only in comments and layout.
 
@@ -57,21 +93,21 @@ def normalise(program: str) -> str:
     """
     try:
         return ast.dump(ast.parse(program))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return "\n".join(" ".join(line.split()) for line in program.splitlines()
                          if line.strip())
 
 
 def program_hash(program: str) -> str:
     """SHA-256 (hex) of :func:`normalise`."""
-    return hashlib.sha256(normalise(program).encode()).hexdigest()
+    return hashlib.sha256(normalise(program).encode("utf-8", "replace")).hexdigest()
 
 
 def node_histogram(text: str) -> Counter[str]:
     """Counts of AST node types of ``text`` (empty when it does not parse)."""
     try:
         tree = ast.parse(_dedent_block(text))
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return Counter()
     return Counter(type(node).__name__ for node in ast.walk(tree))
 

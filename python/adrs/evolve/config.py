@@ -103,22 +103,30 @@ class CascadeConfig:
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """Limits of the child process that evaluates one candidate.
+    """How candidates are run: the jail's limits and isolation (see docs/security.md).
 
     Attributes:
-        timeout_s: Wall-clock limit of one evaluation (all its splits); then SIGKILL.
-        memory_mb: Address space the child may add to the worker's (RLIMIT_AS).
-        cpu_s: CPU-time limit (RLIMIT_CPU). None: ``timeout_s`` + 5.
+        timeout_s: Wall-clock limit of one evaluation of one split, measured by the judge;
+            then the candidate's processes are killed.
+        memory_mb: Address space a jailed process may add to what it starts with
+            (RLIMIT_AS, soft = hard).
+        cpu_s: CPU-time limit of a jailed process (RLIMIT_CPU). None: ``timeout_s`` + 5.
         output_bytes: Captured stdout+stderr kept per candidate; the rest is drained
             and dropped.
-        result_mb: Largest result message accepted from the child.
-        file_mb: Largest file the child may write (RLIMIT_FSIZE).
-        check_integrity: Snapshot the evaluator's modules before the candidate runs and
-            reject it when it changed them.
-        protect_modules: Module name prefixes whose attributes the snapshot covers.
+        result_mb: Largest message a jailed process may send to the judge.
+        file_mb: Largest file a jailed process may write (RLIMIT_FSIZE).
+        tmp_mb: Size of a jailed process's private ``/tmp`` (all files together).
+        tmp_inodes: Files and folders its ``/tmp`` may hold.
+        max_processes: Processes and threads of one jail (RLIMIT_NPROC).
+        max_open_files: Open files of one jailed process (RLIMIT_NOFILE).
+        jail_uid: Host uid and gid candidates run as when adrs runs as root.
+        isolation: ``auto`` (every layer the machine allows; a model-driven run refuses
+            to start without namespaces unless ``--unsafe-no-sandbox``), ``require``
+            (never start without them) or ``none`` (no namespaces, on purpose).
         secret_patterns: Environment variables whose name contains one of these
-            (case-insensitive) are removed from the workers' environment.
-        startup_timeout_s: Time a worker may take to build and warm up the problem.
+            (case-insensitive) are removed from the workers' environment (jails get
+            none of the run's variables at all).
+        startup_timeout_s: Time a worker may take to build the problem and start its jail.
     """
 
     timeout_s: float = 60.0
@@ -127,13 +135,18 @@ class SandboxConfig:
     output_bytes: int = 65536
     result_mb: int = 64
     file_mb: int = 256
-    check_integrity: bool = True
-    protect_modules: tuple[str, ...] = (
-        "adrs", "numpy", "builtins", "math", "operator", "functools", "statistics",
-        "pickle", "json",
-    )
+    tmp_mb: int = 256
+    tmp_inodes: int = 16384
+    max_processes: int = 128
+    max_open_files: int = 1024
+    jail_uid: int = 61000
+    isolation: str = "auto"
     secret_patterns: tuple[str, ...] = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
     startup_timeout_s: float = 600.0
+
+
+# Keys of older versions, dropped when read (a run started before them resumes).
+DEPRECATED_KEYS = {"sandbox": ("check_integrity", "protect_modules")}
 
 
 @dataclass(frozen=True)
@@ -180,6 +193,7 @@ class GeneratorConfig:
         backoff_max_s: Longest retry delay.
         diff_mode: Ask for SEARCH/REPLACE blocks (True) or for full programs (False);
             both are accepted either way.
+        max_program_chars: A proposed program longer than this is unusable.
     """
 
     kind: str = "auto"
@@ -189,6 +203,7 @@ class GeneratorConfig:
     backoff_s: float = 1.0
     backoff_max_s: float = 60.0
     diff_mode: bool = True
+    max_program_chars: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -242,6 +257,8 @@ class RunConfig:
         evaluate_test: Score the best and the initial program on the held-out ``test``
             split at the end.
         progress_interval_s: Seconds between progress lines when stderr is not a TTY.
+        max_text_chars: Every stored text (error, feedback, output, an unusable reply)
+            is cut to this many characters, the cut marked.
     """
 
     budget: int = 1000
@@ -251,6 +268,7 @@ class RunConfig:
     max_wasted_in_a_row: int = 500
     evaluate_test: bool = True
     progress_interval_s: float = 10.0
+    max_text_chars: int = 20000
     archive: ArchiveConfig = field(default_factory=ArchiveConfig)
     islands: IslandsConfig = field(default_factory=IslandsConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
@@ -330,6 +348,10 @@ def config_from_mapping(data: Mapping[str, Any], where: str = "config") -> RunCo
     Raises:
         ValueError: Unknown key, wrong type or invalid value, naming ``where`` and the key.
     """
+    data = dict(data)
+    for section, keys in DEPRECATED_KEYS.items():
+        if isinstance(data.get(section), Mapping):
+            data[section] = {k: v for k, v in data[section].items() if k not in keys}
     config = _convert(data, RunConfig, where)
     _validate(config, where)
     return config
@@ -446,6 +468,9 @@ def _validate(config: RunConfig, where: str) -> None:
     need(config.budget >= 1, "budget", f"must be at least 1, got {config.budget}")
     need(config.workers >= 0, "workers", f"must be 0 (all cores) or more, got {config.workers}")
     need(config.max_wasted_in_a_row >= 1, "max_wasted_in_a_row", "must be at least 1")
+    need(config.max_text_chars >= 200, "max_text_chars", "must be at least 200")
+    need(config.generator.max_program_chars >= 100, "generator.max_program_chars",
+         "must be at least 100")
     need(config.islands.count >= 1, "islands.count", "must be at least 1")
     need(config.islands.migration_interval >= 1, "islands.migration_interval",
          "must be at least 1")
@@ -473,6 +498,11 @@ def _validate(config: RunConfig, where: str) -> None:
     need(box.cpu_s is None or box.cpu_s > 0, "sandbox.cpu_s", "must be positive")
     need(box.output_bytes >= 0, "sandbox.output_bytes", "must be 0 or more")
     need(box.result_mb > 0 and box.file_mb > 0, "sandbox", "result_mb and file_mb must be > 0")
+    need(box.tmp_mb > 0 and box.tmp_inodes > 0, "sandbox", "tmp_mb and tmp_inodes must be > 0")
+    need(box.max_processes > 0 and box.max_open_files > 16, "sandbox",
+         "max_processes must be > 0 and max_open_files > 16")
+    need(box.isolation in ("auto", "require", "none"), "sandbox.isolation",
+         f"must be auto, require or none, got {box.isolation!r}")
     gen = config.generator
     need(gen.kind in ("auto", "llm", "mutator"), "generator.kind",
          f"must be auto, llm or mutator, got {gen.kind!r}")

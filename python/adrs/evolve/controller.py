@@ -8,7 +8,6 @@ run killed at any point resumes from the database alone (``Controller.resume``).
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
 import math
@@ -23,22 +22,39 @@ from typing import Any, TextIO
 
 from adrs import __version__
 from adrs.evolve._candidate import Candidate
-from adrs.evolve._program import code_features, node_histogram, program_hash, region_text
+from adrs.evolve._program import (
+    cap_text,
+    code_features,
+    node_histogram,
+    program_hash,
+    region_text,
+    safe_text,
+    unusable,
+)
 from adrs.evolve._progress import Progress, ProgressStats
 from adrs.evolve.archive import resolve_dimensions
 from adrs.evolve.config import RunConfig, config_from_mapping, config_to_mapping
 from adrs.evolve.database import Database
-from adrs.evolve.executor import EvalJob, EvalOutcome, Executor, LocalExecutor, ProblemSpec
+from adrs.evolve.executor import (
+    KILLED_ITS_EVALUATOR,
+    EvalJob,
+    EvalOutcome,
+    Executor,
+    LocalExecutor,
+    ProblemSpec,
+)
 from adrs.evolve.generators._base import Generator, Proposal, ProposalContext
 from adrs.evolve.generators.mutator import OfflineMutator
 from adrs.evolve.islands import IslandModel, Selection
 from adrs.evolve.prompts import PromptBuilder
+from adrs.jail._layers import Layers
 from adrs.problems._base import Problem
 
 DB_NAME = "run.sqlite"
 BEST_NAME = "best_program.py"
 SUMMARY_NAME = "summary.json"
 _RECENT_ERRORS = 2
+_MAX_ATTEMPTS = 2  # evaluations started before a candidate counts as killing its evaluator
 
 
 @dataclass(frozen=True)
@@ -110,12 +126,14 @@ class Controller:
         generator: Use this generator instead of the configured one (tests, benches).
         executor: Use this executor instead of local workers (tests, benches, Ray).
         argv: Command line recorded in the ``runs`` table.
+        unsafe_no_sandbox: Let a model-driven run start even where candidates cannot be
+            isolated (no namespaces on this machine).
     """
 
     def __init__(self, spec: ProblemSpec, config: RunConfig, out_dir: str | Path, *,
                  resume: bool = False, progress: TextIO | None = None,
                  generator: Generator | None = None, executor: Executor | None = None,
-                 argv: Sequence[str] = ()) -> None:
+                 argv: Sequence[str] = (), unsafe_no_sandbox: bool = False) -> None:
         self.spec = spec
         self.config = config
         self.out_dir = Path(out_dir)
@@ -124,11 +142,12 @@ class Controller:
         self._generator = generator
         self._executor = executor
         self.argv = list(argv)
+        self.unsafe_no_sandbox = unsafe_no_sandbox
 
     @classmethod
     def resume_run(cls, out_dir: str | Path, *, budget: int | None = None,
                    workers: int | None = None, progress: TextIO | None = None,
-                   argv: Sequence[str] = ()) -> Controller:
+                   argv: Sequence[str] = (), unsafe_no_sandbox: bool = False) -> Controller:
         """A controller that continues the run stored in ``out_dir``.
 
         Args:
@@ -158,7 +177,8 @@ class Controller:
         config = config_from_mapping(stored_config, f"{path} (stored config)")
         spec = ProblemSpec(stored_spec["factory"], stored_spec["options"],
                            stored_spec["label"])
-        return cls(spec, config, out_dir, resume=True, progress=progress, argv=argv)
+        return cls(spec, config, out_dir, resume=True, progress=progress, argv=argv,
+                   unsafe_no_sandbox=unsafe_no_sandbox)
 
     # -- setup ------------------------------------------------------------------------
 
@@ -187,6 +207,7 @@ class Controller:
         try:
             # workers first: a problem that cannot be built leaves no database behind
             warm = executor.start()
+            self._check_isolation(warm)
             self.db = Database(db_path)
             try:
                 self._setup(problem, generator, executor, warm)
@@ -205,6 +226,28 @@ class Controller:
             executor.close()
             await generator.aclose()
 
+    def _check_isolation(self, warm: Mapping[str, Any]) -> Layers | None:
+        """Say which jail layers are active; refuse a model-driven run without isolation.
+
+        Raises:
+            ValueError: No PID, network or mount namespace and models generate the
+                candidates, without ``unsafe_no_sandbox``.
+        """
+        if "layers" not in warm:
+            return None  # an executor of a test or bench that runs no jail
+        layers = Layers.from_json(warm["layers"])
+        self.progress.message(layers.summary())
+        if not layers.isolated:
+            if self.config.generator_kind == "llm" and not self.unsafe_no_sandbox:
+                missing = "; ".join(f"{m.name}: {m.detail}" for m in layers.missing
+                                    if m.name in ("pid", "net", "mount"))
+                raise ValueError("candidates from a model cannot be isolated on this machine "
+                                 f"({missing}); run 'adrs doctor', or pass "
+                                 "--unsafe-no-sandbox to run them anyway")
+            self.progress.message("warning: candidates are NOT isolated from this run "
+                                  "(see 'adrs doctor')")
+        return layers
+
     def _build_generator(self, problem: Problem) -> Generator:
         if self.config.generator_kind == "llm":
             from adrs.evolve.generators.openai_ensemble import OpenAIEnsemble
@@ -215,10 +258,9 @@ class Controller:
         return OfflineMutator(self.config.mutator)
 
     def _build_executor(self) -> Executor:
-        # warm every split the run will score, so that nothing the evaluator creates
-        # lazily for a split is mistaken for a candidate's change by the integrity check
-        splits = ["train"] + (["quick"] if self.config.cascade.enabled else []) + (
-            ["test"] if self.config.evaluate_test else [])
+        # the train jail (quick shares it) starts with the workers; the held-out test
+        # jail only when the final phase asks for the test split
+        splits = ["train"]
         keys = [m.api_key_env for m in self.config.generator.models if m.api_key_env]
         return LocalExecutor(self.spec, self.config.worker_count, self.config.sandbox,
                              warm_splits=splits, secret_env=keys,
@@ -231,7 +273,8 @@ class Controller:
         self.executor = executor
         config = self.config
         meta: dict[str, Any] = {"config": config_to_mapping(config), "seed": config.seed,
-                                "budget": config.budget}
+                                "budget": config.budget,
+                                "sandbox_layers": warm.get("layers", [])}
         if not self.resume:
             meta.update(problem_spec=self.spec.to_json(), created_at=time.time(),
                         adrs_version=__version__)
@@ -268,10 +311,6 @@ class Controller:
         self._tokens = int(totals["prompt_tokens"] + totals["completion_tokens"])
         self._cost = float(totals["cost_usd"])
         if self._initial is None:
-            train = warm.get("warm", {}).get("train", {})
-            if train.get("error"):
-                self.progress.message(f"warning: the initial program fails on train: "
-                                      f"{train['error']}")
             digest = program_hash(initial)
             cid = self.db.add_candidate(program=initial, parent_id=None, island=0,
                                         generation=0, generator="initial", hash_=digest)
@@ -281,6 +320,11 @@ class Controller:
         self._counts = self.db.counts()
         self.islands.set_fallback(self._initial)
         for candidate in self.db.candidates("queued"):
+            if self.db.count_attempt(candidate.id) > _MAX_ATTEMPTS:
+                self._record(EvalOutcome(candidate.id, {}, error=(
+                    f"{KILLED_ITS_EVALUATOR}: the run stopped twice while evaluating it")),
+                    candidate)
+                continue
             self._submit(candidate)
         self._report()
 
@@ -375,13 +419,16 @@ class Controller:
             self._cost += call.cost_usd
         error = proposal.error
         program = proposal.program or ""
+        if not isinstance(program, str):
+            program, error = "", error or f"the generator returned {type(program).__name__}"
         if error is None:
-            try:
-                ast.parse(program)
-            except SyntaxError as exc:
-                error = f"SyntaxError: {exc.msg} (line {exc.lineno})"
+            error = unusable(program, self.config.generator.max_program_chars)
         if error is not None:
-            self.db.add_candidate(program=program, status="invalid", error=error, **common)
+            limit = self.config.max_text_chars
+            common["diff"] = cap_text(safe_text(common["diff"] or ""), limit) or None
+            self.db.add_candidate(program=cap_text(safe_text(program), limit),
+                                  status="invalid", error=cap_text(safe_text(error), limit),
+                                  **common)
             self._counts["invalid"] += 1
             self._errors[parent.id].append(error)
             self._waste()
@@ -394,7 +441,7 @@ class Controller:
             self._counts["duplicate"] += 1
             self._waste()
             return
-        cid = self.db.add_candidate(program=program, hash_=digest, **common)
+        cid = self.db.add_candidate(program=program, hash_=digest, attempts=1, **common)
         self._hashes[digest] = cid
         self._counts["queued"] += 1
         self._wasted_in_a_row = 0
@@ -426,11 +473,12 @@ class Controller:
         index = int((1.0 - cascade.keep_fraction) * (len(scores) - 1))
         return scores[index]
 
-    def _record(self, outcome: EvalOutcome) -> None:
-        pending = self._pending.pop(outcome.job_id, None)
-        if pending is None:
-            return  # a test-split job of the final phase
-        base = pending.candidate
+    def _record(self, outcome: EvalOutcome, base: Candidate | None = None) -> None:
+        if base is None:
+            pending = self._pending.pop(outcome.job_id, None)
+            if pending is None:
+                return  # a test-split job of the final phase
+            base = pending.candidate
         quick = outcome.results.get("quick")
         train = outcome.results.get("train")
         main = train or quick
@@ -450,6 +498,10 @@ class Controller:
         output = outcome.output
         if outcome.output_dropped:
             output += f"\n[{outcome.output_dropped} more bytes of output dropped]"
+        limit = self.config.max_text_chars
+        error = cap_text(safe_text(error), limit) if error else error
+        feedback, output = cap_text(safe_text(feedback), limit), cap_text(safe_text(output),
+                                                                          limit)
         self.db.record_result(
             base.id, status=status, score=score, quick_score=quick_score,
             metrics=dict(main.metrics) if main is not None else {}, features=features,

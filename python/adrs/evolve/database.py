@@ -22,7 +22,7 @@ from adrs.evolve._candidate import STATUSES, Candidate
 from adrs.evolve._program import program_hash
 from adrs.evolve.generators._base import LLMCall
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (
@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     created_at REAL NOT NULL,
     evaluated_at REAL,
     eval_seq INTEGER,
+    eval_attempts INTEGER NOT NULL DEFAULT 0,
     run_id INTEGER REFERENCES runs(id)
 );
 CREATE INDEX IF NOT EXISTS candidates_by_hash ON candidates(program_hash);
@@ -113,6 +114,12 @@ class Database:
         version = self.get_meta("schema_version")
         if version is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
+        elif version == 1:  # version 2 counts evaluation attempts
+            with self.transaction() as conn:
+                conn.execute("ALTER TABLE candidates ADD COLUMN eval_attempts INTEGER "
+                             "NOT NULL DEFAULT 0")
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             ("schema_version", json.dumps(SCHEMA_VERSION)))
         elif version != SCHEMA_VERSION:
             self._conn.close()
             raise ValueError(f"{self.path}: schema version {version}, expected {SCHEMA_VERSION}")
@@ -177,12 +184,14 @@ class Database:
                       duplicate_of: int | None = None, error: str | None = None,
                       generator_meta: Mapping[str, Any] | None = None,
                       propose_seconds: float | None = None,
-                      calls: Sequence[LLMCall] = (), hash_: str | None = None) -> int:
+                      calls: Sequence[LLMCall] = (), hash_: str | None = None,
+                      attempts: int = 0) -> int:
         """Insert a new candidate and the model calls that made it, atomically.
 
         Args:
             status: ``queued`` (to be evaluated), ``duplicate`` or ``invalid``.
             hash_: The normalised hash when the caller already computed it.
+            attempts: Evaluations already started (1 when it is submitted at once).
 
         Returns:
             The new candidate id.
@@ -197,12 +206,12 @@ class Database:
             cursor = conn.execute(
                 "INSERT INTO candidates (parent_id, inspiration_ids, island, generation, "
                 "status, program, diff, program_hash, duplicate_of, error, generator, "
-                "generator_meta, propose_seconds, created_at, run_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "generator_meta, propose_seconds, created_at, run_id, eval_attempts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (parent_id, json.dumps(list(inspiration_ids)), island, generation, status,
                  program, diff, digest, duplicate_of, error, generator,
                  json.dumps(dict(generator_meta or {})), propose_seconds, time.time(),
-                 self._run_id))
+                 self._run_id, attempts))
             candidate_id = int(cursor.lastrowid)
             self._insert_calls(conn, candidate_id, calls)
         return candidate_id
@@ -248,6 +257,23 @@ class Database:
                  time.time(), eval_seq, candidate_id))
             if cursor.rowcount != 1:
                 raise ValueError(f"candidate {candidate_id} is not queued")
+
+    def count_attempt(self, candidate_id: int) -> int:
+        """Record that a queued candidate is about to be evaluated; returns how many
+        evaluations of it were started, this one included (a run that died while
+        evaluating it leaves the count behind)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE candidates SET eval_attempts = eval_attempts + 1 "
+                         "WHERE id = ?", (candidate_id,))
+            row = conn.execute("SELECT eval_attempts FROM candidates WHERE id = ?",
+                               (candidate_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def attempts(self, candidate_id: int) -> int:
+        """Evaluations of a candidate started so far."""
+        row = self._conn.execute("SELECT eval_attempts FROM candidates WHERE id = ?",
+                                 (candidate_id,)).fetchone()
+        return int(row[0]) if row else 0
 
     def set_test_score(self, candidate_id: int, score: float | None) -> None:
         with self.transaction() as conn:

@@ -1,10 +1,16 @@
-"""Evaluate candidates in parallel, each in its own sandboxed child of a warm worker.
+"""Evaluate candidates in parallel: judge workers, each scoring candidates it runs in jails.
 
 :class:`LocalExecutor` starts N worker processes (``python -m adrs.evolve._worker``)
-with a scrubbed environment. Each builds the problem from its :class:`ProblemSpec`,
-evaluates the initial program once (loading workloads, compiling simulators), and then
-forks one sandboxed child per job. Because the workers are fresh interpreters, the
-controller may use threads (asyncio, HTTP clients) freely: nothing forks it.
+with a scrubbed environment. Each builds the problem from its :class:`ProblemSpec` (the
+judge: workloads, validation, timing, scoring) and starts the jail of the ``train``
+split (a zygote holding only the inputs a candidate may see, warm). A job's candidate
+runs in a fresh jailed process; the worker validates its outputs and recomputes every
+figure. Because the workers are fresh interpreters, the controller may use threads
+(asyncio, HTTP clients) freely: nothing forks it.
+
+A job whose worker dies is given to the restarted worker once; if that worker dies too,
+the job fails ("killed its evaluator"). A worker that stops answering is killed after
+the job's time limit plus a grace period, and counts as dead.
 
 The interface (:class:`Executor`: ``start``, ``submit``, ``results``/``poll``, ``close``)
 is what a cluster executor (Ray) implements too.
@@ -15,23 +21,25 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import importlib
-import math
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from adrs.evolve._integrity import EvaluatorSnapshot
 from adrs.evolve.config import SandboxConfig
-from adrs.evolve.sandbox import SandboxLimits, run_sandboxed, secret_names
+from adrs.jail import JailLimits
 from adrs.problems._base import EvalResult, Problem, check_split
+
+# how long past its time limit a worker may stay silent before it is killed
+WATCHDOG_GRACE_S = 60.0
+KILLED_ITS_EVALUATOR = "killed its evaluator"
 
 
 @dataclass(frozen=True)
@@ -77,14 +85,16 @@ class EvalJob:
     Attributes:
         job_id: The caller's id (the candidate id).
         program: Source text.
-        splits: Splits to evaluate in order, in one child (``("quick", "train")``...).
+        splits: Splits to evaluate in order (``("quick", "train")``...).
         quick_threshold: With ``quick`` first: go on only when its score reaches this.
+        attempt: 0 for the first try; 1 when a worker died evaluating it before.
     """
 
     job_id: int
     program: str
     splits: tuple[str, ...] = ("train",)
     quick_threshold: float | None = None
+    attempt: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,11 +104,12 @@ class EvalOutcome:
     Attributes:
         job_id: The job's id.
         results: Per split evaluated, the problem's result.
-        error: Why the sandbox produced no result (timeout, crash, patched evaluator...);
-            None when ``results`` holds the evaluation.
-        output: Captured stdout+stderr of the child (capped).
+        error: Why no result came (the worker died twice, the jail failed...); None
+            when ``results`` holds the evaluation (a failed candidate is a result with
+            its ``error`` set).
+        output: Captured stdout+stderr of the candidate's processes (capped).
         output_dropped: Bytes of output beyond the cap.
-        seconds: Wall time of the child, fork to exit.
+        seconds: Wall time of the whole evaluation in the worker.
     """
 
     job_id: int
@@ -146,6 +157,7 @@ class _Worker:
     process: subprocess.Popen[bytes]
     conn: Connection
     job: EvalJob | None = None
+    since: float = 0.0  # when the current job was sent
 
 
 class LocalExecutor:
@@ -154,8 +166,8 @@ class LocalExecutor:
     Args:
         spec: How each worker builds the problem.
         workers: Number of worker processes (parallel evaluations).
-        sandbox: Limits and integrity settings of each child.
-        warm_splits: Splits on which each worker evaluates the initial program once.
+        sandbox: Limits of each jailed process, time limit, isolation.
+        warm_splits: Splits whose jail each worker starts before the first job.
         secret_env: Extra environment variable names to withhold (each model's
             ``api_key_env``), besides those matching ``sandbox.secret_patterns``.
         log_path: File that receives the workers' own stdout/stderr (None: discarded).
@@ -172,6 +184,7 @@ class LocalExecutor:
         self.warm_splits = [check_split(s) for s in warm_splits]
         self.secret_env = tuple(secret_env)
         self.log_path = Path(log_path) if log_path is not None else None
+        self.layers: list[dict[str, Any]] = []
         self._workers: list[_Worker] = []
         self._backlog: collections.deque[EvalJob] = collections.deque()
         self._done: list[EvalOutcome] = []
@@ -186,8 +199,8 @@ class LocalExecutor:
         """Start every worker and wait until each has built and warmed up the problem.
 
         Returns:
-            The first worker's warm-up report: ``seconds`` and, per warm split, the
-            initial program's ``score`` and ``error``.
+            The first worker's warm-up report: ``seconds``, ``layers`` (the jail's, see
+            :class:`adrs.jail.Layers`) and, per warm split, ``prepare_seconds``.
 
         Raises:
             ValueError: A worker could not build the problem or warm up in time; the
@@ -198,6 +211,7 @@ class LocalExecutor:
         pending = [self._spawn(slot) for slot in range(self.capacity)]
         reports = [self._await_ready(worker) for worker in pending]
         self._workers = pending
+        self.layers = reports[0].get("layers", [])
         return reports[0]
 
     def _spawn(self, slot: int) -> _Worker:
@@ -215,10 +229,9 @@ class LocalExecutor:
         conn = Connection(parent_sock.detach())
         conn.send({
             "spec": self.spec, "sys_path": list(sys.path), "warm_splits": self.warm_splits,
-            "check_integrity": self.sandbox.check_integrity,
-            "protect_modules": list(self.sandbox.protect_modules),
-            "limits": SandboxLimits.from_config(self.sandbox),
-            "secret_patterns": list(self.sandbox.secret_patterns),
+            "limits": jail_limits(self.sandbox), "isolation": self.sandbox.isolation,
+            "timeout_s": self.sandbox.timeout_s,
+            "startup_timeout_s": self.sandbox.startup_timeout_s,
         })
         return _Worker(slot, process, conn)
 
@@ -281,20 +294,38 @@ class LocalExecutor:
                 return
             if worker.job is None:
                 worker.job = self._backlog.popleft()
+                worker.since = time.monotonic()
                 try:
                     worker.conn.send(worker.job)
                 except OSError:
                     self._collect(worker)
 
+    def _watchdog_s(self, job: EvalJob) -> float:
+        return self.sandbox.timeout_s * len(job.splits) + WATCHDOG_GRACE_S \
+            + self.sandbox.startup_timeout_s * ("test" in job.splits)
+
+    def _check_watchdog(self) -> None:
+        now = time.monotonic()
+        for worker in self._workers:
+            if worker.job is not None and now - worker.since > self._watchdog_s(worker.job):
+                worker.process.kill()  # its connection then reads EOF: a dead worker
+
+    def _next_deadline(self, timeout: float | None) -> float | None:
+        busy = [w for w in self._workers if w.job is not None]
+        if not busy:
+            return timeout
+        until = min(w.since + self._watchdog_s(w.job) for w in busy if w.job is not None)
+        left = max(0.0, until - time.monotonic()) + 0.01
+        return left if timeout is None else min(timeout, left)
+
     def poll(self, timeout: float | None = 0.0) -> list[EvalOutcome]:
         """Finished jobs, waiting up to ``timeout`` seconds (None: forever) for one."""
+        self._check_watchdog()
         busy = [w for w in self._workers if w.job is not None]
-        if not self._done and busy:
-            for conn in wait([w.conn for w in busy], timeout):
-                self._collect(next(w for w in busy if w.conn is conn))
-        else:
-            for conn in wait([w.conn for w in busy], 0):
-                self._collect(next(w for w in busy if w.conn is conn))
+        wait_for = self._next_deadline(timeout) if not self._done and busy else 0
+        for conn in wait([w.conn for w in busy], wait_for):
+            self._collect(next(w for w in busy if w.conn is conn))
+        self._check_watchdog()
         done, self._done = self._done, []
         self._returned += len(done)
         return done
@@ -313,9 +344,11 @@ class LocalExecutor:
         fds = [w.conn.fileno() for w in self._workers if w.job is not None]
         for fd in fds:
             loop.add_reader(fd, wake)
+        watchdog = loop.call_later(self._next_deadline(None) or 1.0, wake)
         try:
             await ready
         finally:
+            watchdog.cancel()
             for fd in fds:
                 loop.remove_reader(fd)
         return self.poll(0)
@@ -326,10 +359,16 @@ class LocalExecutor:
         try:
             outcome: EvalOutcome = worker.conn.recv()
         except (EOFError, OSError):
-            outcome = EvalOutcome(job.job_id, {}, error=(
-                f"the evaluation worker died (exit status {worker.process.poll()}); "
-                "it was restarted"))
+            status = worker.process.poll()
             self._restart(worker)
+            worker.job = None
+            if job.attempt == 0:  # once more, on a fresh worker
+                self._backlog.appendleft(replace(job, attempt=1))
+                self._dispatch()
+                return
+            outcome = EvalOutcome(job.job_id, {}, error=(
+                f"{KILLED_ITS_EVALUATOR}: the evaluation worker died twice while "
+                f"evaluating it (last exit status {status})"))
         worker.job = None
         self._done.append(outcome)
         self._dispatch()
@@ -349,10 +388,33 @@ class LocalExecutor:
 # -- worker side ------------------------------------------------------------------------
 
 
-def serve_jobs(conn: Connection, problem: Problem, snapshot: EvaluatorSnapshot | None,
-               limits: SandboxLimits, secret_patterns: Sequence[str]) -> None:
-    """The worker's loop: receive a job, evaluate it in a sandboxed child, send back."""
-    check = snapshot.violations if snapshot is not None else None
+def secret_names(environ: Iterable[str], patterns: Iterable[str],
+                 extra: Iterable[str] = ()) -> set[str]:
+    """Names of environment variables the workers must not get.
+
+    Args:
+        environ: Variable names.
+        patterns: Substrings (case-insensitive) that mark a name as secret.
+        extra: Names to remove whatever they are called (e.g. each ``api_key_env``).
+    """
+    upper = [p.upper() for p in patterns]
+    names = {n for n in environ if any(p in n.upper() for p in upper)}
+    return names | (set(extra) & set(environ))
+
+
+def jail_limits(sandbox: SandboxConfig) -> JailLimits:
+    """The hard limits of each jailed process, from the run's sandbox settings."""
+    cpu = sandbox.cpu_s if sandbox.cpu_s is not None else sandbox.timeout_s + 5
+    return JailLimits(memory_mb=sandbox.memory_mb, cpu_s=cpu, file_mb=sandbox.file_mb,
+                      tmp_mb=sandbox.tmp_mb, tmp_inodes=sandbox.tmp_inodes,
+                      max_processes=sandbox.max_processes,
+                      max_open_files=sandbox.max_open_files,
+                      output_bytes=sandbox.output_bytes, result_mb=sandbox.result_mb,
+                      jail_uid=sandbox.jail_uid)
+
+
+def serve_jobs(conn: Connection, problem: Problem, runner: Any, timeout_s: float) -> None:
+    """The worker's loop: receive a job, evaluate it (its candidate in jails), send back."""
     while True:
         try:
             job = conn.recv()
@@ -360,73 +422,41 @@ def serve_jobs(conn: Connection, problem: Problem, snapshot: EvaluatorSnapshot |
             return
         if job is None:
             return
-        result = run_sandboxed(functools.partial(_evaluate, problem, job), limits,
-                               check=check, secret_patterns=secret_patterns)
-        results: dict[str, EvalResult] = {}
-        error = result.error
-        if error is None:
-            try:
-                results = _parse_results(result.value, job.splits)
-            except (ValueError, TypeError) as exc:
-                error = f"malformed result from the child: {exc}"
         try:
-            conn.send(EvalOutcome(job.job_id, results, error, result.output,
-                                  result.output_dropped, result.seconds))
+            conn.send(evaluate_job(problem, runner, job, timeout_s))
         except OSError:
             return
 
 
-def _evaluate(problem: Problem, job: EvalJob) -> dict[str, Any]:
-    """Runs in the child: evaluate the job's splits, stopping early on a poor quick."""
-    out: dict[str, Any] = {}
-    for split in job.splits:
-        result = problem.evaluate(job.program, split)
-        data = result.to_json()
-        data.pop("details", None)  # may be large; the search does not use it
-        out[split] = data
-        if split == "quick" and job.quick_threshold is not None and (
-                not result.ok or not result.score >= job.quick_threshold):
-            break
-    return out
+def evaluate_job(problem: Problem, runner: Any, job: EvalJob,
+                 timeout_s: float) -> EvalOutcome:
+    """Evaluate the job's splits within one time limit, stopping early on a poor quick.
+
+    A failure of the judge itself (a jail that cannot start, a bug) is the outcome's
+    error, never an exception.
+    """
+    from adrs.jail import JailError
+
+    started = time.perf_counter()
+    results: dict[str, EvalResult] = {}
+    error = None
+    with runner.budget(timeout_s):
+        for split in job.splits:
+            try:
+                result = problem.evaluate(job.program, split, runner)
+            except JailError as exc:
+                error = f"the jail failed: {' '.join(str(exc).split())[:2000]}"
+                break
+            except Exception as exc:  # noqa: BLE001 - a judge bug must not end the worker
+                error = (f"the evaluator failed ({type(exc).__name__}: "
+                         f"{' '.join(str(exc).split())[:2000]})")
+                break
+            results[split] = replace(result, details={})  # large; the search needs none
+            if split == "quick" and job.quick_threshold is not None and (
+                    not result.ok or not result.score >= job.quick_threshold):
+                break
+    output, dropped = runner.take_output()
+    return EvalOutcome(job.job_id, results, error, output, dropped,
+                       time.perf_counter() - started)
 
 
-def _parse_results(value: Any, splits: Sequence[str]) -> dict[str, EvalResult]:
-    # the child is untrusted: accept only the shape _evaluate produces
-    if not isinstance(value, dict) or not value:
-        raise ValueError("expected a mapping of splits")
-    results = {}
-    for split, data in value.items():
-        if split not in splits or not isinstance(data, dict):
-            raise ValueError(f"unexpected split {split!r}")
-        score = data.get("score")
-        if score is None:
-            score = -math.inf
-        if isinstance(score, bool) or not isinstance(score, (int, float)):
-            raise TypeError(f"score of {split} is not a number: {score!r}")
-        metrics = _numbers(data.get("metrics"), f"metrics of {split}")
-        features = _numbers(data.get("features"), f"features of {split}")
-        feedback = data.get("feedback") or ""
-        error = data.get("error")
-        seconds = data.get("seconds") or 0.0
-        if not isinstance(feedback, str) or not (error is None or isinstance(error, str)):
-            raise TypeError(f"feedback/error of {split} are not text")
-        results[split] = EvalResult(float(score), metrics, features, feedback, error,
-                                    seconds=float(seconds))
-    return results
-
-
-def _numbers(value: Any, what: str) -> dict[str, float]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TypeError(f"{what} is not a mapping")
-    out = {}
-    for key, number in value.items():
-        if number is None:
-            number = math.nan
-        if isinstance(number, bool):
-            number = float(number)
-        if not isinstance(number, (int, float)):
-            continue  # a problem may report text here; the search needs numbers only
-        out[str(key)] = float(number)
-    return out

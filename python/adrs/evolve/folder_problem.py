@@ -3,7 +3,9 @@
 A folder holds an initial program with EVOLVE-BLOCK markers (``initial_program.py``, or
 the only other ``.py`` file with markers), an ``evaluator.py`` defining
 ``evaluate(program_path) -> dict`` whose ``combined_score`` is the score (higher is
-better), and optionally ``config.yaml``. ``adrs run DIR`` runs such a folder unchanged.
+better), and optionally ``config.yaml``. ``adrs run DIR`` runs such a folder unchanged:
+the evaluator and the candidate run together in a fresh jailed process per candidate
+(:mod:`adrs.evolve._folder_jail`), with the folder visible read-only at its own path.
 
 Splits: ``train`` calls ``evaluate``; ``quick`` calls ``evaluate_stage1`` when the
 evaluator defines it (OpenEvolve's cascade), else ``evaluate``; ``test`` calls
@@ -13,24 +15,21 @@ and the summary's test score is then the train score computed again).
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
 
 from adrs.evolve._program import BLOCK_START
 from adrs.evolve.config import RunConfig
+from adrs.jail import CandidateFailure, JailTask, Runner
+from adrs.jail._wire import clean_text
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split
 
 FAILURE_SCORE = -math.inf
-_MODULE_NAME = "adrs.user_evaluator"
 
 
 class FolderProblem(Problem):
@@ -71,7 +70,6 @@ class FolderProblem(Problem):
             f"Improve the program {self.program_path.name} of the task folder "
             f"{self.folder.name}. It is scored by the folder's evaluator (higher "
             "combined_score is better).")
-        self._module: ModuleType | None = None
 
     @property
     def initial_program(self) -> str:
@@ -82,36 +80,28 @@ class FolderProblem(Problem):
         return {"initial": Baseline("initial", f"{self.program_path.name} of the folder",
                                     self._initial)}
 
-    def evaluate(self, program: str, split: str = "train") -> EvalResult:
-        """Write ``program`` to a temporary file and call the folder's evaluator on it."""
+    def jail_task(self, split: str) -> JailTask:
+        """The folder, visible read-only; nothing of it is imported before the fork."""
+        check_split(split)
+        shared = {"folder": str(self.folder), "evaluator": str(self.evaluator_path),
+                  "program_name": self.program_path.name}
+        return JailTask("adrs.evolve._folder_jail:FolderHandler", f"folder:{self.folder}",
+                        shared, paths=(str(self.folder),))
+
+    def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
+                 filename: str = "candidate.py") -> EvalResult:
+        """Run the folder's evaluator on ``program`` in a fresh process of its own."""
         check_split(split)
         started = time.perf_counter()
-        module = self._evaluator()
         name = {"quick": "evaluate_stage1", "test": "evaluate_test"}.get(split, "evaluate")
-        function = getattr(module, name, None) or getattr(module, "evaluate", None)
-        if not callable(function):
-            return _failed(f"{self.evaluator_path} defines no evaluate(program_path)", started)
-        with tempfile.TemporaryDirectory(prefix="adrs-folder-") as scratch:
-            path = Path(scratch) / self.program_path.name
-            path.write_text(program)
-            try:
-                raw = function(str(path))
-            except Exception as exc:  # noqa: BLE001 - the evaluator ran candidate code
-                return _failed(f"{type(exc).__name__}: {exc}", started)
-        return _to_result(raw, started)
-
-    def _evaluator(self) -> ModuleType:
-        if self._module is None:
-            if str(self.folder) not in sys.path:
-                sys.path.insert(0, str(self.folder))  # evaluators import their helpers
-            spec = importlib.util.spec_from_file_location(_MODULE_NAME, self.evaluator_path)
-            if spec is None or spec.loader is None:
-                raise ValueError(f"{self.evaluator_path}: cannot be imported")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[_MODULE_NAME] = module  # covered by the "adrs" integrity prefix
-            spec.loader.exec_module(module)
-            self._module = module
-        return self._module
+        try:
+            with self.local_runner(runner).session(self.jail_task(split), program,
+                                                   self.program_path.name) as session:
+                reply = session.call("evaluate", {"function": name}, timeout=86400.0,
+                                     doing="the evaluator")
+        except CandidateFailure as exc:
+            return _failed(str(exc), started)
+        return _to_result(reply.header, started)
 
     def run_config(self) -> tuple[dict[str, Any], list[str]]:
         """The folder's ``config.yaml`` as ``adrs`` configuration.
@@ -147,23 +137,21 @@ def _failed(error: str, started: float) -> EvalResult:
                       seconds=time.perf_counter() - started)
 
 
-def _to_result(raw: Any, started: float) -> EvalResult:
-    artifacts: Mapping[str, Any] = {}
-    if hasattr(raw, "metrics"):  # OpenEvolve's EvaluationResult(metrics, artifacts)
-        artifacts = getattr(raw, "artifacts", None) or {}
-        raw = raw.metrics
+def _to_result(reply: Mapping[str, Any], started: float) -> EvalResult:
+    """The score, metrics and feedback of an evaluator's reply (untrusted data)."""
+    raw = reply.get("metrics")
+    artifacts = reply.get("artifacts")
     if not isinstance(raw, Mapping):
-        return _failed(f"evaluate() returned {type(raw).__name__}, expected a dict of "
-                       "metrics", started)
+        return _failed("the evaluator's reply holds no metrics", started)
     metrics: dict[str, float] = {}
     notes: list[str] = []
     for key, value in raw.items():
-        if isinstance(value, (bool, int, float)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             metrics[str(key)] = float(value)
         elif key != "error":
-            notes.append(f"{key}: {value}")
+            notes.append(f"{key}: {clean_text(value, 2000)}")
     error = raw.get("error")
-    error = str(error) if error else None
+    error = clean_text(error, 2000) if error else None
     if "combined_score" in metrics:
         score = metrics["combined_score"]
     elif metrics:
@@ -173,7 +161,9 @@ def _to_result(raw: Any, started: float) -> EvalResult:
         score, error = FAILURE_SCORE, error or "evaluate() returned no numeric metric"
     if not math.isfinite(score) and error is None:
         error = f"combined_score is not finite: {score}"
-    notes += [f"{key}: {str(value)[:2000]}" for key, value in artifacts.items()]
+    if isinstance(artifacts, Mapping):
+        notes += [f"{clean_text(key, 200)}: {clean_text(value, 2000)}"
+                  for key, value in artifacts.items()]
     feedback = "\n".join(notes)
     if error:
         feedback = f"{error}\n{feedback}".strip()

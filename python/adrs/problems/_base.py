@@ -1,8 +1,12 @@
 """The problem contract: what every task that adrs can evolve provides.
 
-A problem owns its workloads, its scoring and its validation. The search loop sees only
-this interface: it asks for the initial program and the description that the model is
-told, and hands candidate programs (source text) to :meth:`Problem.evaluate`.
+A problem owns its workloads, its scoring and its validation: it is the judge. The
+search loop sees only this interface: it asks for the initial program and the
+description that the model is told, and hands candidate programs (source text) to
+:meth:`Problem.evaluate` together with a runner (:mod:`adrs.jail`) that runs the
+candidate apart from the judge: in a jail during a search and in ``adrs eval``, in the
+caller's own process only for trusted code. The problem sends the runner the inputs of
+one evaluation, validates what comes back and recomputes every figure itself.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from adrs.jail import JailTask, Runner
 
 SPLITS = ("train", "test", "quick")
 
@@ -96,13 +103,18 @@ class Problem(abc.ABC):
         """Named reference programs, the published state of the art among them."""
 
     @abc.abstractmethod
-    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+    def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
+                 filename: str = "candidate.py") -> EvalResult:
         """Score a candidate program on one split of the workloads.
 
         Args:
             program: Source text of the candidate.
             split: ``train`` (seen by the search), ``test`` (held out) or ``quick``
                 (a small subset of ``train`` for cascade filtering).
+            runner: Runs the candidate: a :class:`~adrs.jail.JailRunner` for untrusted
+                code; None runs it in this process (:class:`~adrs.jail.InProcessRunner`),
+                for trusted code only.
+            filename: The program's file name, as its errors name it.
 
         Returns:
             The result; an invalid or crashing candidate is a result with ``error``
@@ -110,15 +122,38 @@ class Problem(abc.ABC):
 
         Raises:
             ValueError: ``split`` is not one of :data:`SPLITS`.
+            adrs.jail.JailError: The jail itself failed (not the candidate).
         """
 
-    def evaluate_baseline(self, name: str, split: str = "train") -> EvalResult:
+    def jail_task(self, split: str) -> JailTask:
+        """What a jail for ``split`` runs next to candidates, with the inputs it may
+        hold (a worker starts the ``train`` jail before the first candidate arrives).
+
+        Raises:
+            ValueError: Unknown split.
+        """
+        raise NotImplementedError(f"problem {self.name!r} has no jail task")
+
+    def evaluate_baseline(self, name: str, split: str = "train",
+                          runner: Runner | None = None) -> EvalResult:
         """Score a named baseline, through its native implementation when it has one.
 
         Raises:
             ValueError: No baseline of that name.
         """
-        return self.evaluate(self.baseline(name).program, split)
+        return self.evaluate(self.baseline(name).program, split, runner, f"{name}.py")
+
+    def local_runner(self, runner: Runner | None) -> Runner:
+        """``runner``, or this problem's own in-process runner when it is None."""
+        if runner is not None:
+            return runner
+        local = self.__dict__.get("_in_process_runner")
+        if local is None:
+            from adrs.jail import InProcessRunner
+
+            local = InProcessRunner()
+            self.__dict__["_in_process_runner"] = local
+        return local
 
     def baseline(self, name: str) -> Baseline:
         """Look a baseline up by name.

@@ -9,13 +9,14 @@ changes, so the mutator alone can reach the optimum.
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from adrs.jail import CandidateError, CandidateFailure, Handler, JailTask, Runner, \
+    call_candidate, load_module
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split
 
 FAILURE_SCORE = -1.0e9
@@ -102,18 +103,31 @@ class ToyProblem(Problem):
     def baselines(self) -> Mapping[str, Baseline]:
         return self._baselines
 
-    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+    def jail_task(self, split: str) -> JailTask:
+        """The points of ``split`` (train and quick share a jail; the expected values
+        never leave the judge)."""
+        check_split(split)
+        group = ("test",) if split == "test" else ("train", "quick")
+        return JailTask("adrs.problems.toy:ToyHandler", f"toy/{group[0]}",
+                        arrays={name: self._splits[name] for name in group})
+
+    def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
+                 filename: str = "candidate.py") -> EvalResult:
         """Score ``program`` on ``split``; see :meth:`Problem.evaluate`."""
         check_split(split)
         started = time.perf_counter()
-        self._imitate_cost(started)
         xs = self._splits[split]
         expected = self._expected[split]
         try:
-            predict = _load(program)
-            predicted = np.array([float(predict(float(x))) for x in xs])
-        except Exception as exc:  # noqa: BLE001 - candidate code: any failure is a result
-            return self._failed(f"{type(exc).__name__}: {exc}", started)
+            with self.local_runner(runner).session(self.jail_task(split), program,
+                                                   filename) as session:
+                reply = session.call("predict", {"split": split})
+        except CandidateFailure as exc:
+            return self._failed(str(exc), started)
+        self._imitate_cost(started)
+        predicted = reply.arrays.get("predicted")
+        if predicted is None or predicted.shape != xs.shape or predicted.dtype != np.float64:
+            return self._failed("the jail's reply holds no prediction per point", started)
         if not np.all(np.isfinite(predicted)):
             bad = float(xs[~np.isfinite(predicted)][0])
             return self._failed(f"predict({bad:g}) is not finite", started)
@@ -143,10 +157,28 @@ class ToyProblem(Problem):
                           seconds=time.perf_counter() - started)
 
 
-def _load(program: str) -> Callable[[float], Any]:
-    namespace: dict[str, Any] = {"__name__": "candidate", "math": math}
-    exec(compile(program, "<candidate>", "exec"), namespace)  # noqa: S102 - sandboxed
-    predict = namespace.get("predict")
-    if not callable(predict):
-        raise TypeError("the program defines no function predict(x)")
-    return predict
+class ToyHandler(Handler):
+    """The jail side: calls the candidate's ``predict`` at each point of a split."""
+
+    def __init__(self, prepared: Any, program: str, filename: str) -> None:
+        super().__init__(prepared, program, filename)
+        module = load_module(program, filename)
+        self.predict = getattr(module, "predict", None)
+        if not callable(self.predict):
+            raise CandidateError("the program defines no function predict(x)")
+
+    def handle(self, op: str, header: Mapping[str, Any],
+               arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:
+        if op != "predict":
+            return super().handle(op, header, arrays)
+        _, points = self.prepared
+        xs = points[str(header["split"])]
+        predict = self.predict
+        values = call_candidate(lambda: [predict(float(x)) for x in xs], what="predict",
+                                filename=self.filename)
+        try:
+            predicted = np.array([float(v) for v in values], dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CandidateError(f"predict returned something that is not a number: "
+                                 f"{type(exc).__name__}: {exc}") from None
+        return {}, {"predicted": predicted}

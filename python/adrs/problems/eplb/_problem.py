@@ -27,7 +27,8 @@ import numpy as np
 from adrs.kernels import InvalidPlacement, balancedness, gpu_loads, slot_loads, validate_placement
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.eplb import _workloads as workloads
-from adrs.problems.eplb._isolation import CandidateError, CandidateProcess
+from adrs.jail import CandidateFailure, JailTask, Runner
+from adrs.problems.eplb._jail import ENTRY
 
 _PROGRAMS = "adrs.problems.eplb.programs"  # the bundled candidate programs
 
@@ -41,6 +42,12 @@ _BASELINES = (
     ("triton", ("the published algorithm with its greedy steps as Triton kernels (needs a "
                 "GPU, or TRITON_INTERPRET=1 and patience)")),
 )
+
+
+class _Failed(Exception):
+    def __init__(self, message: str, trace: str = "", output: str = "") -> None:
+        super().__init__(message)
+        self.message, self.trace, self.output = message, trace, output
 
 
 class MissingDependency(ValueError):
@@ -61,7 +68,12 @@ class ExpertPlacementProblem(Problem):
         num_gpus: GPUs (32).
         interval: Load records summed per window (100).
         call_timeout: Seconds one ``rebalance_experts`` call may take.
-        threads: torch CPU threads in the candidate's process (None: torch's default).
+        load_timeout: Seconds loading the program (its import) may take.
+        timing_budget_s: CPU seconds of calls to measure before the speed is taken: the
+            windows run again in fresh processes until this much was timed.
+        timing_repeats: At most this many fresh processes per evaluation.
+        threads: torch CPU threads in the candidate's process (1 by default, so that
+            its CPU time measures its work; None: torch's default).
         check_groups: Also require each group's replicas on one node when the hierarchical
             policy applies (the reference does not; the global policy breaks it).
 
@@ -71,13 +83,14 @@ class ExpertPlacementProblem(Problem):
     """
 
     name = "eplb"
-    summary_metrics = ("balancedness", "balancedness_gpu", "mean_seconds")
+    summary_metrics = ("balancedness", "balancedness_gpu", "median_seconds")
     failure_score = 0.0  # the reference's score for a failed candidate
 
     def __init__(self, data: str | os.PathLike[str] | None = None, num_replicas: int = 288,
                  num_groups: int = 8, num_nodes: int = 4, num_gpus: int = 32,
-                 interval: int = 100, call_timeout: float = 60.0, threads: int | None = None,
-                 check_groups: bool = False) -> None:
+                 interval: int = 100, call_timeout: float = 60.0, threads: int | None = 1,
+                 check_groups: bool = False, load_timeout: float = 120.0,
+                 timing_budget_s: float = 0.5, timing_repeats: int = 5) -> None:
         if importlib.util.find_spec("torch") is None:
             raise MissingDependency(f"the eplb problem needs torch: {INSTALL_HINT}")
         for label, value in (("num_replicas", num_replicas), ("num_groups", num_groups),
@@ -94,6 +107,11 @@ class ExpertPlacementProblem(Problem):
         self.num_nodes, self.num_gpus = int(num_nodes), int(num_gpus)
         self.interval = int(interval)
         self.call_timeout = float(call_timeout)
+        self.load_timeout = float(load_timeout)
+        if timing_repeats < 1 or timing_budget_s < 0:
+            raise ValueError("timing_repeats must be at least 1 and timing_budget_s 0 or more")
+        self.timing_budget_s = float(timing_budget_s)
+        self.timing_repeats = int(timing_repeats)
         self.threads = threads
         self.check_groups = bool(check_groups)
         self.source = workloads.resolve_source(data)
@@ -115,44 +133,87 @@ class ExpertPlacementProblem(Problem):
         return {name: Baseline(name, summary, package_text(_PROGRAMS, f"{name}.py"))
                 for name, summary in _BASELINES}
 
-    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+    def jail_task(self, split: str) -> JailTask:
+        """torch, and no loads: windows are sent one call at a time."""
+        check_split(split)
+        return JailTask("adrs.problems.eplb._jail:EplbHandler", f"eplb/{self.threads}",
+                        {"threads": self.threads}, preload=("torch",))
+
+    def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
+                 filename: str = "candidate.py") -> EvalResult:
+        """Score ``program``: every window's placement is validated and scored on the next
+        window. The calls are timed in fresh jailed processes until
+        ``timing_budget_s`` of CPU time was measured (at most ``timing_repeats``
+        processes); every repetition is validated too, and the worst balancedness
+        counts."""
         started = time.perf_counter()
         workload = self.workload(split)
-        args = (self.num_replicas, self.num_groups, self.num_nodes, self.num_gpus)
+        runner = self.local_runner(runner)
+        runs: list[tuple[list[float], list[float], list[float], list[float]]] = []
+        timed = 0.0
+        while len(runs) < self.timing_repeats and (not runs or timed < self.timing_budget_s):
+            try:
+                run = self._run_once(runner, workload, program, filename)
+            except _Failed as failed:
+                return self._failed(failed.message, workload, started, failed.trace,
+                                    failed.output)
+            runs.append(run)
+            timed += sum(run[2])
+        worst = min(runs, key=lambda run: float(np.mean(run[0])))
+        seconds = [t for run in runs for t in run[2]]
+        wall = [t for run in runs for t in run[3]]
+        return self._result(workload, worst[0], worst[1], seconds, wall, started, len(runs))
+
+    def _run_once(self, runner: Runner, workload: workloads.Workload, program: str,
+                  filename: str) -> tuple[list[float], list[float], list[float], list[float]]:
+        """One fresh process over every window: per pair, the slot and GPU balancedness
+        and the call's CPU and wall seconds.
+
+        Raises:
+            _Failed: The candidate failed or placed wrongly; the message says where.
+        """
+        args = [self.num_replicas, self.num_groups, self.num_nodes, self.num_gpus]
         windows = workload.windows
-        slot_scores, gpu_scores, seconds, self_seconds = [], [], [], []
-        runner: CandidateProcess | None = None
+        slot_scores, gpu_scores, seconds, wall_seconds = [], [], [], []
+        loaded = False
         try:
-            runner = CandidateProcess(program, self.threads)
-            # One untimed call first, so one-off costs (torch's lazy set-up, a Triton
-            # compile) are not billed to the first window. Its loads are window 0's experts
-            # in reverse: nothing the candidate will not see anyway, and not a cache hit.
-            runner.call(np.ascontiguousarray(windows[0][:, ::-1]), args, self.call_timeout)
-            for i in range(len(windows) - 1):
-                call = runner.call(windows[i], args, self.call_timeout)
-                arrays = call.arrays
-                placement = validate_placement(
-                    arrays["phy2log"], arrays["log2phy"], arrays["logcnt"],
-                    num_experts=windows.shape[2], num_replicas=self.num_replicas,
-                    num_gpus=self.num_gpus, num_layers=windows.shape[1],
-                    num_groups=self.num_groups if self.check_groups else None,
-                    num_nodes=self.num_nodes if self.check_groups else None)
-                loads = slot_loads(placement.log2phy, placement.logcnt, windows[i + 1],
-                                   self.num_replicas)
-                slot_scores.append(balancedness(loads))
-                gpu_scores.append(balancedness(gpu_loads(loads, self.num_gpus)))
-                seconds.append(call.seconds)
-                self_seconds.append(call.self_seconds)
-        except CandidateError as exc:
-            where = f"window {len(seconds)}: " if runner is not None else "loading the program: "
-            return self._failed(f"{where}{exc}", workload, started, exc.trace, exc.output)
+            with runner.session(self.jail_task(workload.split), program, filename,
+                                load_timeout=self.load_timeout) as session:
+                loaded = True
+                # One untimed call first, so one-off costs (torch's lazy set-up, a Triton
+                # compile) are not billed to the first window. Its loads are window 0's
+                # experts in reverse: nothing the candidate will not see anyway.
+                session.call("rebalance", {"args": args},
+                             {"weight": np.ascontiguousarray(windows[0][:, ::-1])},
+                             timeout=self.call_timeout, doing=ENTRY)
+                for i in range(len(windows) - 1):
+                    reply = session.call("rebalance", {"args": args}, {"weight": windows[i]},
+                                         timeout=self.call_timeout, doing=ENTRY, cpu=True,
+                                         timed=True)
+                    arrays = reply.arrays
+                    missing = [n for n in ("phy2log", "log2phy", "logcnt") if n not in arrays]
+                    if missing:
+                        raise InvalidPlacement(f"the placement lacks {', '.join(missing)}")
+                    placement = validate_placement(
+                        arrays["phy2log"], arrays["log2phy"], arrays["logcnt"],
+                        num_experts=windows.shape[2], num_replicas=self.num_replicas,
+                        num_gpus=self.num_gpus, num_layers=windows.shape[1],
+                        num_groups=self.num_groups if self.check_groups else None,
+                        num_nodes=self.num_nodes if self.check_groups else None)
+                    loads = slot_loads(placement.log2phy, placement.logcnt, windows[i + 1],
+                                       self.num_replicas)
+                    slot_scores.append(balancedness(loads))
+                    gpu_scores.append(balancedness(gpu_loads(loads, self.num_gpus)))
+                    seconds.append(float(reply.cpu_s if reply.cpu_s is not None
+                                         else reply.wall_s))
+                    wall_seconds.append(reply.wall_s)
+        except CandidateFailure as exc:
+            where = f"window {len(seconds)}: " if loaded else "loading the program: "
+            message = str(exc).removeprefix(f"{ENTRY}: ").removeprefix("loading: ")
+            raise _Failed(f"{where}{message}", exc.trace, exc.output) from None
         except InvalidPlacement as exc:
-            return self._failed(f"window {len(seconds)}: invalid placement: {exc}",
-                                workload, started)
-        finally:
-            if runner is not None:
-                runner.close()
-        return self._result(workload, slot_scores, gpu_scores, seconds, self_seconds, started)
+            raise _Failed(f"window {len(seconds)}: invalid placement: {exc}") from None
+        return slot_scores, gpu_scores, seconds, wall_seconds
 
     # -- workloads ----------------------------------------------------------------------
 
@@ -190,32 +251,38 @@ class ExpertPlacementProblem(Problem):
     # -- results ------------------------------------------------------------------------
 
     def _result(self, workload: workloads.Workload, slot_scores: list[float],
-                gpu_scores: list[float], seconds: list[float], self_seconds: list[float],
-                started: float) -> EvalResult:
+                gpu_scores: list[float], seconds: list[float], wall_seconds: list[float],
+                started: float, repeats: int = 1) -> EvalResult:
         balance = float(np.mean(slot_scores))
         balance_gpu = float(np.mean(gpu_scores))
-        mean_seconds = float(np.mean(seconds))
-        speed = SPEED_NUMERATOR / mean_seconds if mean_seconds > 0 else 0.0
+        median_seconds = float(np.median(seconds))
+        speed = SPEED_NUMERATOR / median_seconds if median_seconds > 0 else 0.0
         combined = (balance + speed) / 2
+        low, high = np.percentile(seconds, [25, 75])
         metrics = {"combined_score": combined, "balancedness": balance,
                    "balancedness_gpu": balance_gpu, "speed_score": speed,
-                   "mean_seconds": mean_seconds, "calls": float(len(seconds))}
+                   "median_seconds": median_seconds, "mean_seconds": float(np.mean(seconds)),
+                   "seconds_iqr": float(high - low),
+                   "median_wall_seconds": float(np.median(wall_seconds)),
+                   "calls": float(len(seconds)), "timing_repeats": float(repeats)}
         features = {"balancedness_gpu": balance_gpu,
-                    "log10_seconds": math.log10(max(mean_seconds, 1e-9))}
+                    "log10_seconds": math.log10(max(median_seconds, 1e-9))}
         lines = [
-            (f"combined score {combined:.4f} = (balancedness {balance:.4f} + 0.02 / mean "
-             f"seconds {mean_seconds:.6f}) / 2 over {len(seconds)} rebalances; per-GPU "
+            (f"combined score {combined:.4f} = (balancedness {balance:.4f} + 0.02 / median "
+             f"CPU seconds {median_seconds:.6f}) / 2 over {len(slot_scores)} rebalances "
+             f"({len(seconds)} timed in {repeats} fresh processes); per-GPU "
              f"balancedness {balance_gpu:.4f}."),
-            "Each placement is fitted on one window of loads and scored on the next.",
-            "window  balancedness(slot)  balancedness(GPU)  seconds",
+            "Each placement is fitted on one window of loads and scored on the next; a call's "
+            "time is the CPU time of the candidate's processes, measured outside them.",
+            "window  balancedness(slot)  balancedness(GPU)  CPU seconds",
         ]
-        for i, (b, g, t) in enumerate(zip(slot_scores, gpu_scores, seconds)):
-            lines.append(f"{i:>6}  {b:>18.4f}  {g:>17.4f}  {t:>8.5f}")
+        for i, (b, g, t) in enumerate(zip(slot_scores, gpu_scores, seconds[:len(slot_scores)])):
+            lines.append(f"{i:>6}  {b:>18.4f}  {g:>17.4f}  {t:>11.5f}")
         details: dict[str, Any] = {
-            "split": workload.split, "data": workload.source, "path": "subprocess",
+            "split": workload.split, "data": workload.source, "path": "jail",
             "windows": len(workload.windows), "balancedness": slot_scores,
-            "balancedness_gpu": gpu_scores, "call_seconds": seconds,
-            "call_self_seconds": self_seconds,
+            "balancedness_gpu": gpu_scores, "call_cpu_seconds": seconds,
+            "call_wall_seconds": wall_seconds,
         }
         return EvalResult(combined, metrics, features, "\n".join(lines), None, details,
                           time.perf_counter() - started)
@@ -227,6 +294,6 @@ class ExpertPlacementProblem(Problem):
             feedback += f"\n\n{trace.rstrip()}"
         if output.strip():
             feedback += f"\n\nIts output (last lines):\n{output.rstrip()}"
-        details = {"split": workload.split, "data": workload.source, "path": "subprocess"}
+        details = {"split": workload.split, "data": workload.source, "path": "jail"}
         return EvalResult(self.failure_score, {}, {}, feedback, message, details,
                           time.perf_counter() - started)

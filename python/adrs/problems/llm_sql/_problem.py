@@ -12,24 +12,18 @@ scores 0.0.
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.llm_sql import _workloads as workloads
-from adrs.problems.llm_sql._table import Table
-from adrs.simulators.llm_sql import (
-    PackedTable,
-    check_rearrangement,
-    encode_rows,
-    prefix_hits,
-    read_csv,
-)
+from adrs.simulators.llm_sql import PackedTable, check_rearrangement, prefix_hits, read_csv
 
 _PROGRAMS = "adrs.problems.llm_sql.programs"  # the bundled candidate programs
 
@@ -39,7 +33,7 @@ FAILURE_SCORE = 0.0
 DEFAULT_CACHE_CAPACITY = 100_000  # characters of the bounded cache (~25k tokens)
 REFERENCE_TABLE_SLOTS = 5  # the reference evaluator averages over its five tables
 REFERENCE_RUNTIME_CAP_S = 12.0
-_FILENAME = "candidate.py"
+REORDER_TIMEOUT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +65,7 @@ class _Outcome:
     lru_hit_rate: float
     runtime_s: float
     original_hit_rate: float
+    runtimes: tuple[float, ...] = ()
 
 
 class LlmSqlProblem(Problem):
@@ -90,6 +85,8 @@ class LlmSqlProblem(Problem):
         table: A CSV file to evaluate on instead of the built-in splits (every split is
             then this table).
         col_merge: Merge groups for ``table``: ``"a+b;c+d"`` or a list of lists.
+        timing_repeats: Fresh jailed runs per table; the runtime is the median of their
+            CPU seconds (import included), measured from outside the jail.
 
     Raises:
         ValueError: Unknown scorer or cache model, a negative capacity, ``col_merge``
@@ -107,7 +104,8 @@ class LlmSqlProblem(Problem):
     def __init__(self, data: str | os.PathLike[str] | None = None, scorer: str = "paper",
                  cache: str = "unbounded", cache_capacity: int = DEFAULT_CACHE_CAPACITY,
                  table: str | os.PathLike[str] | None = None,
-                 col_merge: str | Sequence[Sequence[str]] | None = None) -> None:
+                 col_merge: str | Sequence[Sequence[str]] | None = None,
+                 timing_repeats: int = 3) -> None:
         if scorer not in SCORERS:
             raise ValueError(f"unknown scorer {scorer!r}; expected one of {', '.join(SCORERS)}")
         if cache not in CACHE_MODELS:
@@ -117,6 +115,11 @@ class LlmSqlProblem(Problem):
                 or cache_capacity < 0:
             raise ValueError(f"cache_capacity must be a whole number of characters, 0 or more; "
                              f"got {cache_capacity!r}")
+        if isinstance(timing_repeats, bool) or not isinstance(timing_repeats, int) \
+                or timing_repeats < 1:
+            raise ValueError(f"timing_repeats must be a positive integer, got {timing_repeats!r}")
+        self.timing_repeats = timing_repeats
+        self._tasks: dict[str, JailTask] = {}
         merges = workloads.parse_merges(col_merge)
         if merges and table is None:
             raise ValueError("col_merge applies to your own table: give table too")
@@ -147,41 +150,88 @@ class LlmSqlProblem(Problem):
                                     package_text(_PROGRAMS, f"{spec.name}.py"))
                 for spec in _BASELINES}
 
-    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+    def jail_task(self, split: str) -> JailTask:
+        """The tables of ``split``'s group (train with quick, the held-out test, or the
+        custom table) as cell ids and texts."""
+        check_split(split)
+        group = ("custom",) if self._custom_table is not None else (
+            ("test",) if split == "test" else ("train", "quick"))
+        if group[0] not in self._tasks:
+            shared: dict[str, Any] = {"cases": []}
+            arrays = {}
+            for member in group:
+                cases = self.cases(split if member == "custom" else member)
+                for index, case in enumerate(cases):
+                    key = f"{member}.{index}"
+                    shared["cases"].append({"key": key, "name": case.name,
+                                            "columns": list(case.table.columns),
+                                            "texts": list(case.table.texts),
+                                            "merged": list(case.merged)})
+                    arrays[f"{key}.cells"] = case.table.cells
+            self._tasks[group[0]] = JailTask("adrs.problems.llm_sql._jail:LlmSqlHandler",
+                                             f"llm-sql/{group[0]}", shared, arrays)
+        return self._tasks[group[0]]
+
+    def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
+                 filename: str = "candidate.py") -> EvalResult:
         started = time.perf_counter()
         cases = self.cases(split)
-        try:
-            reorder = _load_reorder(program)
-        except ValueError as exc:
-            return self._failed(str(exc), split, started)
+        runner = self.local_runner(runner)
+        task = self.jail_task(split)
+        split_key = "custom" if self._custom_table is not None else split
         outcomes = []
         simulate_seconds = 0.0
-        for case in cases:
-            given = Table(case.name, case.table.columns, list(case.rows), case.merged)
-            begun = time.perf_counter()
-            try:
-                output = reorder(given)
-            except Exception as exc:  # noqa: BLE001 - any failure of the candidate is a result
-                return self._failed(f"table {case.name}: reorder() raised {_describe(exc)}",
-                                    split, started)
-            runtime = time.perf_counter() - begun
-            if isinstance(output, Table):
-                output = output.rows
-            try:
-                cells = encode_rows(case.table, output)
-                check_rearrangement(case.table, cells)
-            except ValueError as exc:
-                return self._failed(f"table {case.name}: {exc}", split, started)
-            begun = time.perf_counter()
-            output_table = PackedTable(case.table.columns, cells, case.table.texts,
-                                       case.table.source)
-            unbounded = prefix_hits(output_table)
-            lru = prefix_hits(output_table, capacity=self.cache_capacity)
-            simulate_seconds += time.perf_counter() - begun
+        for index, case in enumerate(cases):
+            runtimes, hits = [], None
+            for _ in range(self.timing_repeats):
+                try:
+                    cells, runtime = self._run_once(runner, task, program, filename,
+                                                    f"{split_key}.{index}")
+                    if cells.shape[1] != case.table.n_cols or (cells.size and (
+                            cells.min() < 0 or cells.max() >= len(case.table.texts))):
+                        raise ValueError("the jail's reply holds cell ids outside the table")
+                    check_rearrangement(case.table, cells)
+                except _LoadFailed as exc:
+                    return self._failed(str(exc), split, started)
+                except CandidateFailure as exc:
+                    return self._failed(f"table {case.name}: {exc}", split, started)
+                except ValueError as exc:
+                    return self._failed(f"table {case.name}: {exc}", split, started)
+                runtimes.append(runtime)
+                begun = time.perf_counter()
+                output_table = PackedTable(case.table.columns, cells, case.table.texts,
+                                           case.table.source)
+                unbounded = prefix_hits(output_table)
+                lru = prefix_hits(output_table, capacity=self.cache_capacity)
+                simulate_seconds += time.perf_counter() - begun
+                # a candidate whose rows differ between runs is scored on its worst ones
+                if hits is None or unbounded.hit_count < hits[0].hit_count:
+                    hits = (unbounded, lru)
+            assert hits is not None
+            unbounded, lru = hits
             outcomes.append(_Outcome(case.name, case.table.n_rows, unbounded.hit_count,
                                      unbounded.total_chars, unbounded.hit_rate, lru.hit_rate,
-                                     runtime, case.original_hit_rate))
+                                     float(np.median(runtimes)), case.original_hit_rate,
+                                     tuple(runtimes)))
         return self._result(outcomes, split, started, simulate_seconds)
+
+    def _run_once(self, runner: Runner, task: JailTask, program: str, filename: str,
+                  case_key: str) -> tuple[np.ndarray, float]:
+        """One fresh process: load the program, reorder one table. Returns the output's
+        cell ids and the CPU seconds the candidate's processes used, import included."""
+        try:
+            opened = runner.session(task, program, filename, cpu=True)
+        except CandidateFailure as exc:
+            raise _LoadFailed(str(exc)) from None
+        with opened as session:
+            reply = session.call("reorder", {"case": case_key}, timeout=REORDER_TIMEOUT_S,
+                                 doing="reorder()", cpu=True)
+            load = session.load_reply
+        cells = reply.arrays.get("cells")
+        if cells is None or cells.ndim != 2 or cells.dtype != np.int32:
+            raise ValueError("the jail's reply holds no rows of cell ids")
+        load_cpu = load.cpu_s if load is not None and load.cpu_s is not None else 0.0
+        return cells, load_cpu + (reply.cpu_s or 0.0)
 
     # -- workloads ----------------------------------------------------------------------
 
@@ -248,11 +298,13 @@ class LlmSqlProblem(Problem):
             "cache": self.cache,
             "cache_capacity": self.cache_capacity,
             "simulate_seconds": simulate_seconds,
+            "timing": (f"CPU seconds of the candidate's processes from its import to its "
+                       f"answer, median of {self.timing_repeats} fresh runs"),
             "tables": [{
                 "name": o.name, "rows": o.rows, "hit_count": o.hit_count,
                 "total_chars": o.total_chars, "hit_rate": o.hit_rate,
                 "lru_hit_rate": o.lru_hit_rate, "runtime_s": o.runtime_s,
-                "original_hit_rate": o.original_hit_rate,
+                "runtimes_s": list(o.runtimes), "original_hit_rate": o.original_hit_rate,
             } for o in outcomes],
         }
         feedback = self._feedback(outcomes, score, scored_rate, scored_runtime)
@@ -285,41 +337,5 @@ class LlmSqlProblem(Problem):
                           message, details, time.perf_counter() - started)
 
 
-def _load_reorder(source: str) -> Callable[[Table], Any]:
-    """The candidate's ``reorder`` function.
-
-    Raises:
-        ValueError: Syntax error, an exception at import, or no function ``reorder``
-            taking one argument.
-    """
-    try:
-        code = compile(source, _FILENAME, "exec")
-    except SyntaxError as exc:
-        raise ValueError(f"syntax error in {_FILENAME} at line {exc.lineno}: {exc.msg}"
-                         ) from None
-    namespace: dict[str, Any] = {"__name__": "adrs_candidate", "__file__": _FILENAME}
-    try:
-        exec(code, namespace)  # noqa: S102 - candidate code; callers sandbox the process
-    except Exception as exc:  # noqa: BLE001 - any error of the candidate is its failure
-        raise ValueError(f"{_FILENAME} raised at import: {_describe(exc)}") from None
-    function = namespace.get("reorder")
-    if not callable(function):
-        # ValueError, not TypeError: a bad candidate is bad input (the CLI's one-line errors)
-        raise ValueError(f"{_FILENAME} defines no function 'reorder'")  # noqa: TRY004
-    try:
-        inspect.signature(function).bind(None)
-    except TypeError:
-        raise ValueError(f"{_FILENAME}: reorder() must take one argument (table)") from None
-    except ValueError:  # a callable without a signature: let the call decide
-        pass
-    return function
-
-
-def _describe(exc: BaseException) -> str:
-    """``ValueError: message (line 7)``, the line being the innermost one in the candidate."""
-    text = f"{type(exc).__name__}: {exc}"
-    line = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == _FILENAME:
-            line = frame.lineno
-    return text if line is None else f"{text} (line {line})"
+class _LoadFailed(Exception):
+    """The program did not load (named without a table: no table was involved)."""

@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 
 from adrs import _core
-from adrs.bridge import CompiledPolicy, compile_policy
+from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.spot import _workloads as workloads
+from adrs.problems.spot._jail import RESULT_COLUMNS, pack
+from adrs.problems.spot._subset import check_policy_program
+from adrs.jail._wire import clean_text
 from adrs.simulators.spot_layout import STATUS_NAMES, STATUS_OK
 
 _PROGRAMS = "adrs.problems.spot.programs"  # the bundled candidate programs
@@ -106,6 +109,7 @@ class SpotProblem(Problem):
                              "for your traces")
         self._traces: Any = None
         self.trace_source = ""
+        self._tasks: dict[str, JailTask] = {}
         self._workloads: dict[str, workloads.Workload] = {}
 
     # -- the Problem contract -------------------------------------------------------------
@@ -120,26 +124,73 @@ class SpotProblem(Problem):
                                     package_text(_PROGRAMS, f"{spec.builtin}.py"),
                                     spec.builtin) for spec in self._baseline_specs}
 
-    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+    def jail_task(self, split: str) -> JailTask:
+        """The runs of ``split``'s group (train with its quick subset, or the held-out
+        test, or a custom workload), packed with only the traces they read."""
+        check_split(split)
+        group = self._group(split)
+        if group[0] in self._tasks:
+            return self._tasks[group[0]]
+        arrays: dict[str, Any] = {}
+        for member in group:
+            arrays.update(pack(self.workload(member), member))
+        shared = {"splits": list(group), "fidelity": self.fidelity,
+                  "multi_region": self.multi_region, "path": self.path}
+        task = JailTask("adrs.problems.spot._jail:SpotHandler",
+                        f"{self.name}/{group[0]}/{self.fidelity}/{self.path}", shared, arrays,
+                        preload=("numba", "adrs.bridge"))
+        self._tasks[group[0]] = task
+        return task
+
+    def _group(self, split: str) -> tuple[str, ...]:
+        if self._custom_traces is not None:
+            return (split,)
+        return ("test",) if split == "test" else ("train", "quick")
+
+    def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
+                 filename: str = "candidate.py") -> EvalResult:
         started = time.perf_counter()
         workload = self.workload(split)
         try:
-            policy = compile_policy(program, filename="candidate.py")
-        except ValueError as exc:
+            check_policy_program(program, filename)
+        except ValueError as exc:  # refused before anything of it runs
             return self._failed(str(exc), workload, started)
-        if self.path == "interpreted" or not policy.compiled:
-            callable_policy: Any = policy.interpreted
-            path = "interpreted"
-        elif self.path == "numba":
-            callable_policy, path = policy.numba_function(), "numba"
+        runner = self.local_runner(runner)
+        if self.path != "cpp" and not runner.trusted:
+            raise ValueError(f"path {self.path!r} cross-checks the simulators on your own "
+                             "trusted programs: use it with --no-sandbox")
+        try:
+            with runner.session(self.jail_task(split), program, filename) as session:
+                reply = session.call("simulate", {"split": split}, timeout=3600.0,
+                                     doing="simulating")
+                load = session.load_reply
+        except CandidateFailure as exc:
+            return self._failed(str(exc), workload, started)
+        messages = _messages(reply.header.get("messages"), len(workload))
+        if self.path == "cpp":
+            actions = reply.arrays.get("actions")
+            offsets = reply.arrays.get("action_offsets")
+            if actions is None or offsets is None or offsets.shape != (len(workload) + 1,) \
+                    or actions.dtype != np.int64 or offsets.dtype != np.int64:
+                return self._failed("the jail's reply holds no actions for every run",
+                                    workload, started)
+            try:  # the judge's own simulation of what the policy did
+                runs = self._simulate(workload, (actions, offsets), "cpp")
+            except ValueError as exc:
+                return self._failed(f"the jail's actions are malformed: {exc}", workload,
+                                    started)
         else:
-            callable_policy, path = policy.address, "cpp"
-        runs = self._simulate(workload, callable_policy, path)
-        timings = {"compile_seconds": policy.compile_seconds}
-        return self._result(workload, runs, started, path, policy, timings)
+            runs = {name: np.asarray(reply.arrays[name]) for name in RESULT_COLUMNS}
+            runs["simulate_seconds"] = reply.wall_s
+        runs["messages"] = messages
+        timings = {"compile_seconds": load.wall_s if load is not None else 0.0,
+                   "candidate_seconds": reply.wall_s}
+        return self._result(workload, runs, started, self.path, timings)
 
-    def evaluate_baseline(self, name: str, split: str = "train") -> EvalResult:
-        """Score a baseline through its built-in C++ policy (no compile).
+    def evaluate_baseline(self, name: str, split: str = "train",
+                          runner: Runner | None = None) -> EvalResult:
+        """Score a baseline through its built-in C++ policy (no compile, no candidate
+        code: nothing to jail).
 
         Raises:
             ValueError: No baseline of that name.
@@ -148,7 +199,8 @@ class SpotProblem(Problem):
         started = time.perf_counter()
         workload = self.workload(split)
         runs = self._simulate(workload, baseline.builtin, "cpp")
-        return self._result(workload, runs, started, "cpp-builtin", None, {})
+        runs["messages"] = [""] * len(workload)
+        return self._result(workload, runs, started, "cpp-builtin", {})
 
     # -- workloads ----------------------------------------------------------------------
 
@@ -205,12 +257,11 @@ class SpotProblem(Problem):
         """The score and the cost metrics, as the reference evaluator aggregates."""
 
     def _result(self, workload: workloads.Workload, runs: dict[str, Any], started: float,
-                path: str, policy: CompiledPolicy | None, timings: dict[str, float]
-                ) -> EvalResult:
+                path: str, timings: dict[str, float]) -> EvalResult:
         status = runs["status"]
         failed = np.flatnonzero(status != STATUS_OK)
         if failed.size:
-            message = self._failure_message(workload, runs, int(failed[0]), policy)
+            message = self._failure_message(workload, runs, int(failed[0]))
             if failed.size > 1:
                 message += f" ({failed.size} of {len(workload)} runs failed)"
             return self._failed(message, workload, started, runs, path)
@@ -229,9 +280,6 @@ class SpotProblem(Problem):
         features = {"on_demand_share": metrics["on_demand_share"],
                     "spot_share": metrics["spot_share"]}
         feedback = self._feedback(workload, cost, late, metrics)
-        if policy is not None and policy.compile_error:
-            feedback = (f"{policy.compile_error}\nThe policy ran interpreted (slow); make it "
-                        f"compile with Numba.\n\n{feedback}")
         details = self._details(workload, runs, path, late, timings)
         return EvalResult(score, metrics, features, feedback, None, details,
                           time.perf_counter() - started)
@@ -245,15 +293,13 @@ class SpotProblem(Problem):
         return EvalResult(self.failure_score, {}, {}, f"The candidate failed: {message}",
                           message, details, time.perf_counter() - started)
 
-    def _failure_message(self, workload: workloads.Workload, runs: dict[str, Any], i: int,
-                         policy: CompiledPolicy | None) -> str:
+    def _failure_message(self, workload: workloads.Workload, runs: dict[str, Any],
+                         i: int) -> str:
         status = STATUS_NAMES[int(runs["status"][i])]
         tick = int(runs["status_tick"][i])
         where = (f"run {workload.groups[i]}/{workload.trace_ids[i]} "
                  f"(scenario {workload.scenario_label(i)}) at tick {tick}")
         message = runs["messages"][i]
-        if status == "policy_error" and not message and policy is not None:
-            message = self._interpreted_error(workload, i, policy)
         if status == "trace_overrun":
             return (f"{where}: the job ran past the end of the trace without finishing "
                     "(the reference simulator never ends such a run)")
@@ -263,19 +309,10 @@ class SpotProblem(Problem):
             moves = " or cluster_type + 3 * (region + 1)" if self.multi_region else ""
             return (f"{where}: the policy {detail}, not an action (0 NONE, 1 SPOT, "
                     f"2 ON_DEMAND{moves})")
+        if status == "replay_mismatch":
+            return (f"run {workload.groups[i]}/{workload.trace_ids[i]}: the jail reported "
+                    f"actions that do not fit the run (after {tick} of them)")
         return f"{where}: the policy raised {message or 'an exception'}"
-
-    def _interpreted_error(self, workload: workloads.Workload, i: int,
-                           policy: CompiledPolicy) -> str:
-        # A compiled policy cannot carry its exception out of the cfunc: replay the run
-        # interpreted to name it.
-        lo, hi = workload.run_offsets[i], workload.run_offsets[i + 1]
-        one = workloads.Workload(workload.split, workload.traces, workload.run_traces[lo:hi],
-                                 np.array([0, hi - lo], np.int64),
-                                 workload.scenarios_hours[i:i + 1], workload.groups[i:i + 1],
-                                 workload.trace_ids[i:i + 1])
-        replay = self._simulate(one, policy.interpreted, "interpreted")
-        return replay["messages"][0]
 
     def _details(self, workload: workloads.Workload, runs: dict[str, Any], path: str,
                  late: np.ndarray | None, timings: dict[str, float]) -> dict[str, Any]:
@@ -396,3 +433,13 @@ class MultiRegionSpotProblem(SpotProblem):
                 lines.append(f"  {key[9:-1]:<26} {value:10.3f}")
         return "\n".join(lines)
 
+
+
+def _messages(raw: Any, n_runs: int) -> list[str]:
+    """The jail's words on failed runs (untrusted text: checked, capped)."""
+    messages = [""] * n_runs
+    if isinstance(raw, dict):
+        for key, text in list(raw.items())[:8]:
+            if isinstance(key, str) and key.isdigit() and int(key) < n_runs:
+                messages[int(key)] = clean_text(text, 2000)
+    return messages

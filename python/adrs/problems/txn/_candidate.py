@@ -1,32 +1,27 @@
-"""Running a candidate's ``schedule(workload)``: what it is given, loading the program,
-and a wall-clock limit per call.
+"""The jail side of ``txn``: what ``schedule(workload)`` receives, and the handler that
+calls it.
 
-The limit is enforced with ``SIGALRM`` (``setitimer``) when the evaluation runs in the
-main thread. When it fires, the handler raises :class:`_TimeUp` (a ``BaseException``, so
-``except Exception`` does not swallow it) and line-traces the candidate's frames so that
-the next line raises again: a bare ``except:`` that catches the first one has a line of
-its own, and the exception leaves it. The alarm repeats every ``_REPEAT_S`` seconds, each
-time doing both. What this cannot stop, the evolver's sandbox kills: catch-alls nested
-in loops at several levels (CPython drops a trace function once it raises, so each alarm
-only climbs one level) and code that never returns to the interpreter (a compiled Numba
-loop). Outside the main thread the limit is checked when the call returns. Either way
-the measured time decides: a call that took longer than the limit fails.
+The zygote holds one split group's workloads (train with its quick subset, or the
+held-out test) and a native model of each. Every jailed process loads the program
+(its module code is the load, under the per-workload time limit) and answers
+``schedule {index}``: it calls ``schedule`` on that workload, with a model of its own
+(a copy-on-write copy of the zygote's: whatever the candidate does to it stays in its
+process), and sends back the indices. The judge enforces the time limit from outside,
+checks the schedule is a permutation and recomputes the makespan with its own model.
 """
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from adrs import _core
+import numpy as np
 
-PROGRAM_FILENAME = "candidate.py"
-_REPEAT_S = 0.25
+from adrs import _core
+from adrs.jail import CandidateError, Handler, call_candidate, load_module
+from adrs.problems.txn._validate import InvalidSchedule, check_schedule
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,123 +52,37 @@ class Workload:
         return self.deadline - time.perf_counter()
 
 
-class CandidateError(Exception):
-    """The candidate failed; the message says how, for the feedback."""
+class TxnHandler(Handler):
+    """Loads ``schedule``; ``schedule {index}`` returns its order for that workload."""
 
+    @classmethod
+    def prepare(cls, shared: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
+        workloads = [(str(item["name"]), tuple(item["transactions"]))
+                     for item in shared["workloads"]]
+        models = [_core.TxnModel(list(transactions)) for _, transactions in workloads]
+        return dict(shared), workloads, models
 
-class _TimeUp(BaseException):
-    pass
+    def __init__(self, prepared: Any, program: str, filename: str) -> None:
+        super().__init__(prepared, program, filename)
+        module = load_module(program, filename)
+        self.schedule = getattr(module, "schedule", None)
+        if not callable(self.schedule):
+            raise CandidateError("the program defines no function schedule(workload)")
 
-
-class _Alarm:
-    """The SIGALRM handler of one call: raises, then traces the candidate's frames."""
-
-    def __init__(self, base: Any) -> None:
-        self.base = base  # the evaluator's frame: tracing stops there
-        self.active = True
-        self.expired = False
-
-    def on_signal(self, signum: int, frame: Any) -> None:
-        del signum
-        if not self.active:
-            return
-        self.expired = True
-        # again at every alarm: CPython drops the trace function once it has raised
-        while frame is not None and frame is not self.base:
-            frame.f_trace = self.trace
-            frame.f_trace_lines = True
-            frame = frame.f_back
-        sys.settrace(self.trace)
-        raise _TimeUp
-
-    def trace(self, frame: Any, event: str, arg: Any) -> Any:
-        del frame, arg
-        if self.active and event == "line":
-            raise _TimeUp
-        return self.trace
-
-
-def call_with_limit(function: Callable[[], Any], limit_s: float | None,
-                    what: str) -> tuple[Any, float]:
-    """Call ``function()`` under a wall-clock limit.
-
-    Args:
-        function: What to run (candidate code).
-        limit_s: Seconds allowed; None for no limit.
-        what: How to name the call in an error (``"workload_1: schedule"``).
-
-    Returns:
-        The result and the seconds it took.
-
-    Raises:
-        CandidateError: It raised (the exception and the program's line are named), or
-            it ran past the limit.
-    """
-    use_alarm = limit_s is not None and threading.current_thread() is threading.main_thread()
-    alarm = _Alarm(sys._getframe())
-    previous_handler: Any = None
-    previous_trace = sys.gettrace()
-    started = time.perf_counter()
-    try:
-        try:
-            if use_alarm:
-                previous_handler = signal.signal(signal.SIGALRM, alarm.on_signal)
-                signal.setitimer(signal.ITIMER_REAL, limit_s, _REPEAT_S)
-            result = function()
-        finally:
-            # first, so that a late signal or trace event does nothing (a store runs no
-            # handler); then stop the timer and put back what was there
-            alarm.active = False
-            if use_alarm:
-                sys.settrace(previous_trace)
-                signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous_handler)
-    except _TimeUp:
-        raise CandidateError(f"{what} ran past its time limit of {limit_s:g} s "
-                             "(stopped)") from None
-    except Exception as exc:  # noqa: BLE001 - candidate code: any failure is a result
-        if alarm.expired:
-            raise CandidateError(f"{what} ran past its time limit of {limit_s:g} s "
-                                 "(stopped)") from None
-        raise CandidateError(f"{what} raised {describe_exception(exc)}") from None
-    seconds = time.perf_counter() - started
-    if limit_s is not None and (seconds > limit_s or alarm.expired):
-        raise CandidateError(f"{what} took {seconds:.3f} s, over its time limit of "
-                             f"{limit_s:g} s")
-    return result, seconds
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``ValueError: message (line 7)``, the line being the innermost one in the program."""
-    text = f"{type(exc).__name__}: {exc}"
-    line = None
-    traceback = exc.__traceback__
-    while traceback is not None:
-        if traceback.tb_frame.f_code.co_filename == PROGRAM_FILENAME:
-            line = traceback.tb_lineno
-        traceback = traceback.tb_next
-    if line is None and isinstance(exc, SyntaxError) and exc.filename == PROGRAM_FILENAME:
-        line = exc.lineno
-    return text if line is None else f"{text} (line {line})"
-
-
-def load_schedule(program: str, limit_s: float | None) -> Callable[[Workload], Any]:
-    """Run the program's module code (under the limit) and return its ``schedule``.
-
-    Raises:
-        CandidateError: It does not compile, raises, runs past the limit, or defines no
-            callable ``schedule``.
-    """
-    try:
-        code = compile(program, PROGRAM_FILENAME, "exec")
-    except (SyntaxError, ValueError) as exc:
-        raise CandidateError(f"the program does not compile: {describe_exception(exc)}") \
-            from None
-    namespace: dict[str, Any] = {"__name__": "candidate", "__builtins__": __builtins__}
-    call_with_limit(lambda: exec(code, namespace),  # noqa: S102 - sandboxed by the caller
-                    limit_s, "the program's module code")
-    schedule = namespace.get("schedule")
-    if not callable(schedule):
-        raise CandidateError("the program defines no function schedule(workload)")
-    return schedule
-
+    def handle(self, op: str, header: Mapping[str, Any],
+               arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:
+        if op != "schedule":
+            return super().handle(op, header, arrays)
+        shared, workloads, models = self.prepared
+        index = int(header["index"])
+        name, transactions = workloads[index]
+        limit = shared["time_limit_s"]
+        deadline = time.perf_counter() + limit if limit is not None else float("inf")
+        view = Workload(name, transactions, models[index], limit, deadline)
+        returned = call_candidate(self.schedule, view, what=f"{name}: schedule",
+                                  filename=self.filename)
+        try:  # named here, where the object exists; the judge checks the indices again
+            order = check_schedule(returned, len(transactions))
+        except InvalidSchedule as exc:
+            raise CandidateError(f"{name}: {exc}") from None
+        return {}, {"order": order}

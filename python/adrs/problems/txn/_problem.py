@@ -21,21 +21,15 @@ from typing import Any
 import numpy as np
 
 from adrs import _core
+from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
-from adrs.problems.txn._candidate import (
-    CandidateError,
-    Workload,
-    call_with_limit,
-    load_schedule,
-)
 from adrs.problems.txn._validate import InvalidSchedule, check_schedule
 from adrs.simulators import txn_workloads
 
 _PROGRAMS = "adrs.problems.txn.programs"  # the bundled candidate programs
 
-# Taken when this module is imported, so a candidate that rebinds TxnModel.makespan
-# afterwards does not change how the evaluator scores.
-_SCORING_MAKESPAN = _core.TxnModel.makespan
+# the reply of a schedule may take this long past the limit to cross the channel
+_TRANSFER_GRACE_S = 1.0
 
 FAILURE_SCORE = 0.0
 DEFAULT_TIME_LIMIT_S = 10.0
@@ -65,11 +59,10 @@ _BASELINES = (
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A workload ready to evaluate: the candidate's model, the scorer's own model, and
-    a lower bound on its makespan."""
+    """A workload ready to evaluate: the scorer's model and a lower bound on its
+    makespan."""
 
     workload: txn_workloads.TxnWorkload
-    candidate_model: _core.TxnModel
     scoring_model: _core.TxnModel
     lower_bound: int
 
@@ -134,6 +127,7 @@ class TransactionSchedulingProblem(Problem):
         limit = self.time_limit_s if self.time_limit_s is not None else 60.0
         self.feature_ranges = {"candidate_seconds": (0.0, 3.0 * limit)}
         self._prepared: dict[str, tuple[_Prepared, ...]] = {}
+        self._tasks: dict[str, JailTask] = {}
 
     # -- the Problem contract -------------------------------------------------------------
 
@@ -150,35 +144,61 @@ class TransactionSchedulingProblem(Problem):
         return {b.name: Baseline(b.name, b.summary, package_text(_PROGRAMS, f"{b.name}.py"))
                 for b in _BASELINES}
 
-    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+    def jail_task(self, split: str) -> JailTask:
+        """The workloads of ``split``'s group: train with quick (its first workload), or
+        the held-out test."""
+        check_split(split)
+        group = "test" if split == "test" else "train"
+        if group not in self._tasks:
+            items = self.workloads(group)
+            shared = {"time_limit_s": self.time_limit_s, "workloads": [
+                {"name": item.workload.name, "transactions": list(item.workload.transactions)}
+                for item in items]}
+            self._tasks[group] = JailTask("adrs.problems.txn._candidate:TxnHandler",
+                                          f"txn/{group}/{len(items[0].workload)}", shared)
+        return self._tasks[group]
+
+    def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
+                 filename: str = "candidate.py") -> EvalResult:
         started = time.perf_counter()
         prepared = self.workloads(split)
-        try:
-            schedule = load_schedule(program, self.time_limit_s)
-        except CandidateError as exc:
-            return self._failed(str(exc), split, started)
+        limit = self.time_limit_s
+        wait = limit + _TRANSFER_GRACE_S if limit is not None else 3600.0
         rows = []
         scoring_seconds = 0.0
-        for item in prepared:
-            name = item.workload.name
-            deadline = (time.perf_counter() + self.time_limit_s
-                        if self.time_limit_s is not None else math.inf)
-            view = Workload(name, item.workload.transactions, item.candidate_model,
-                            self.time_limit_s, deadline)
-            try:
-                returned, seconds = call_with_limit(lambda v=view: schedule(v),
-                                                    self.time_limit_s, f"{name}: schedule")
-                order = check_schedule(returned, len(item.workload))
-            except CandidateError as exc:
-                return self._failed(str(exc), split, started)
-            except InvalidSchedule as exc:
-                return self._failed(f"{name}: {exc}", split, started)
-            scored = time.perf_counter()
-            makespan = int(_SCORING_MAKESPAN(item.scoring_model, order))
-            scoring_seconds += time.perf_counter() - scored
-            rows.append({"workload": name, "transactions": len(item.workload),
-                         "makespan": makespan, "lower_bound": item.lower_bound,
-                         "seconds": seconds})
+        try:
+            with self.local_runner(runner).session(self.jail_task(split), program, filename,
+                                                   load_timeout=wait) as session:
+                load = session.load_reply
+                if limit is not None and load is not None and load.wall_s > limit:
+                    return self._failed(f"the program's module code took {load.wall_s:.3f} s, "
+                                        f"over the time limit of {limit:g} s", split, started)
+                for index, item in enumerate(prepared):
+                    name = item.workload.name
+                    reply = session.call("schedule", {"index": index}, timeout=wait,
+                                         doing=f"{name}: schedule")
+                    if limit is not None and reply.wall_s > limit:
+                        return self._failed(f"{name}: schedule took {reply.wall_s:.3f} s, "
+                                            f"over its time limit of {limit:g} s", split,
+                                            started)
+                    try:
+                        order = check_schedule(reply.arrays.get("order"), len(item.workload))
+                    except InvalidSchedule as exc:
+                        return self._failed(f"{name}: {exc}", split, started)
+                    scored = time.perf_counter()
+                    makespan = int(item.scoring_model.makespan(order))
+                    scoring_seconds += time.perf_counter() - scored
+                    rows.append({"workload": name, "transactions": len(item.workload),
+                                 "makespan": makespan, "lower_bound": item.lower_bound,
+                                 "seconds": reply.wall_s})
+        except CandidateFailure as exc:
+            message = str(exc)
+            if "timed out after" in message and limit is not None:
+                message = message.split(": timed out")[0] + (
+                    f" ran past its time limit of {limit:g} s (killed)")
+            if message.startswith("loading ran past"):
+                message = "the program's module code" + message.removeprefix("loading")
+            return self._failed(message, split, started)
         return self._result(rows, split, started, scoring_seconds)
 
     # -- workloads ------------------------------------------------------------------------
@@ -208,11 +228,10 @@ class TransactionSchedulingProblem(Problem):
     @staticmethod
     def _prepare(workload: txn_workloads.TxnWorkload) -> _Prepared:
         try:
-            candidate_model = _core.TxnModel(list(workload.transactions))
+            scoring_model = _core.TxnModel(list(workload.transactions))
         except ValueError as exc:
             raise ValueError(f"{workload.source}: {workload.name}: {exc}") from None
-        scoring_model = _core.TxnModel(list(workload.transactions))
-        return _Prepared(workload, candidate_model, scoring_model, lower_bound(scoring_model))
+        return _Prepared(workload, scoring_model, lower_bound(scoring_model))
 
     # -- results --------------------------------------------------------------------------
 

@@ -1,0 +1,101 @@
+"""The jail side of ``eplb``: call the candidate's ``rebalance_experts`` on one window at
+a time.
+
+The zygote has torch imported and holds no loads at all: the judge sends window ``i``
+only after it has the placement fitted on window ``i - 1``, so no process of the
+candidate ever holds a window it must not see yet. Each call converts the window to a
+tensor, calls the candidate, waits for the GPU when it returned GPU tensors, and sends
+the three tensors back as arrays; the judge times the call from outside (CPU seconds of
+every process of the jail), validates the placement and scores it on the next window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from adrs.jail import CandidateError, Handler, call_candidate, load_module
+from adrs.jail._wire import WIRE_DTYPES
+
+ENTRY = "rebalance_experts"
+OUTPUTS = ("phy2log", "log2phy", "logcnt")
+
+
+class EplbHandler(Handler):
+    """Loads ``rebalance_experts``; ``rebalance {args}`` + ``weight`` returns a placement."""
+
+    @classmethod
+    def prepare(cls, shared: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
+        import torch  # in the zygote: every candidate starts with torch imported
+
+        del torch
+        return dict(shared)
+
+    def __init__(self, prepared: Any, program: str, filename: str) -> None:
+        super().__init__(prepared, program, filename)
+        import torch
+
+        self.torch = torch
+        if prepared.get("threads"):
+            torch.set_num_threads(int(prepared["threads"]))
+        module = load_module(program, filename)
+        self.function = getattr(module, ENTRY, None)
+        if not callable(self.function):
+            raise CandidateError(f"the program defines no {ENTRY}(weight, num_replicas, "
+                                 "num_groups, num_nodes, num_gpus)")
+
+    def handle(self, op: str, header: Mapping[str, Any],
+               arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:
+        return self.finish(op, self.begin(op, header, arrays)())
+
+    def begin(self, op: str, header: Mapping[str, Any],
+              arrays: Mapping[str, np.ndarray]) -> Any:
+        if op != "rebalance":
+            return lambda: super(EplbHandler, self).handle(op, header, arrays)
+        torch = self.torch
+        weight = torch.from_numpy(np.array(arrays["weight"]))
+        args = [int(a) for a in header["args"]]
+
+        def call() -> dict[str, np.ndarray]:
+            result = call_candidate(self.function, weight, *args, what=ENTRY,
+                                    filename=self.filename)
+            outputs = _outputs(result, torch)
+            if any(t.is_cuda for t in outputs):
+                torch.cuda.synchronize()
+            # copies, inside the timed part: nothing the candidate left running can
+            # change the placement after the clock stopped
+            return {name: np.array(_to_numpy(name, t)) for name, t in zip(OUTPUTS, outputs)}
+
+        return call
+
+    def finish(self, op: str, value: Any) -> tuple[dict[str, Any], dict]:
+        if op != "rebalance":
+            return value
+        return {}, value
+
+
+def _outputs(result: Any, torch: Any) -> tuple[Any, ...]:
+    """The three tensors, or a CandidateError saying why the result is not that."""
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        kind = type(result).__name__
+        size = f" of {len(result)}" if isinstance(result, (tuple, list)) else ""
+        raise CandidateError(f"{ENTRY} must return (phy2log, log2phy, logcnt), three "
+                             f"tensors; it returned a {kind}{size}")
+    for name, value in zip(OUTPUTS, result):
+        # exactly torch.Tensor: a subclass could defer its work past the call
+        if type(value) is not torch.Tensor:
+            raise CandidateError(f"{ENTRY} returned {name} as a {type(value).__name__}, "
+                                 "not a torch.Tensor")
+    return tuple(result)
+
+
+def _to_numpy(name: str, tensor: Any) -> np.ndarray:
+    try:
+        array = tensor.detach().cpu().contiguous().numpy()
+    except (TypeError, RuntimeError) as exc:
+        raise CandidateError(f"{name} ({tensor.dtype}) cannot be read: {exc}") from None
+    if array.dtype.name not in WIRE_DTYPES:
+        raise CandidateError(f"{name} has dtype {array.dtype}, not a number type")
+    return array
