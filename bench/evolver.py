@@ -2,11 +2,12 @@
 
     python bench/evolver.py [--quick] [--only NAME ...]
 
-1. ``fork``: the bare cost of forking a warm process per candidate, and of one
-   sandboxed call that does nothing (pipes, limits, temp dir, result, reaping).
+1. ``jail``: the bare cost of forking a warm process, against a whole jailed session that
+   runs an empty candidate (a fresh process in its own namespaces from the zygote: open,
+   load, one call, kill), back to back and with a 5 ms pause between sessions.
 2. ``overhead``: the whole loop with an instantaneous generator (it still builds a full
-   prompt) and an instantaneous evaluator: database, selection, prompt, executor and
-   sandbox together, with and without the evaluator-integrity check.
+   prompt) and an instantaneous evaluator: database, selection, prompt, executor and the
+   jail together; and the same loop whose evaluator runs nothing (the judge alone).
 3. ``mutator``: the offline mutator on the toy problem (and on ``spot`` when it can be
    built): rate and best-score curve over 500 candidates.
 4. ``slow-llm``: the real OpenAI client against a local server answering in 5 s, 32
@@ -34,7 +35,8 @@ from adrs.evolve.controller import Controller
 from adrs.evolve.executor import ProblemSpec
 from adrs.evolve.generators import Proposal, ProposalContext
 from adrs.evolve.prompts import PromptBuilder
-from adrs.evolve.sandbox import SandboxLimits, run_sandboxed
+from adrs.jail import Jail, JailTask, Runner
+from adrs.jail._script import TASK
 from adrs.problems._base import Baseline, EvalResult, Problem
 
 INSTANT_PROGRAM = '''"""A program for the instantaneous evaluator."""
@@ -49,10 +51,17 @@ def decide(obs, mem):
 
 
 class InstantProblem(Problem):
-    """Scores a program without running it: the evaluator costs nothing."""
+    """Loads the program in a jail and calls it once; the judge's part costs nothing.
+
+    Args:
+        jailed: False: score without running the program (the judge alone).
+    """
 
     name = "instant"
     description = "Benchmark problem: any program scores by its length."
+
+    def __init__(self, jailed: bool = True) -> None:
+        self.jailed = jailed
 
     @property
     def initial_program(self) -> str:
@@ -62,7 +71,15 @@ class InstantProblem(Problem):
     def baselines(self) -> dict[str, Baseline]:
         return {}
 
-    def evaluate(self, program: str, split: str = "train") -> EvalResult:
+    def jail_task(self, split: str) -> JailTask:
+        return TASK
+
+    def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
+                 filename: str = "candidate.py") -> EvalResult:
+        if self.jailed:
+            with self.local_runner(runner).session(TASK, program + "\ndef main():\n"
+                                                   "    return 1\n", filename) as session:
+                session.call("call")
         return EvalResult(score=float(len(program) % 97), metrics={"length": len(program)})
 
 
@@ -106,8 +123,8 @@ def _steady_rate(out: Path, skip: int = 20) -> tuple[float, int]:
     return (len(times) - 1) / (times[-1] - times[0]), len(times)
 
 
-def bench_fork(rounds: int) -> None:
-    import numpy  # noqa: F401 - a warm worker has numpy loaded
+def bench_jail(rounds: int) -> None:
+    import numpy  # noqa: F401 - a zygote has numpy loaded
 
     started = time.perf_counter()
     for _ in range(rounds):
@@ -116,22 +133,36 @@ def bench_fork(rounds: int) -> None:
             os._exit(0)
         os.waitpid(pid, 0)
     bare = (time.perf_counter() - started) / rounds
-    limits = SandboxLimits(timeout_s=30)
-    started = time.perf_counter()
-    for _ in range(rounds):
-        run_sandboxed(lambda: 1, limits)
-    boxed = (time.perf_counter() - started) / rounds
-    print(f"fork: bare fork+exit+wait {bare * 1e3:.2f} ms; empty sandboxed call "
-          f"{boxed * 1e3:.2f} ms (one process, sequential, {rounds} rounds)")
+    program = "def main():\n    return 1\n"
+    with Jail(TASK) as jail:
+        print(jail.layers.summary())
+        for _ in range(20):  # warm
+            with jail.open(program) as session:
+                session.call("call")
+        results = {}
+        for pause in (0.0, 0.005):
+            times = []
+            for _ in range(rounds):
+                time.sleep(pause)
+                begun = time.perf_counter()
+                with jail.open(program) as session:
+                    session.call("call")
+                times.append(time.perf_counter() - begun)
+            times.sort()
+            results[pause] = (times[len(times) // 2], times[int(len(times) * 0.9)])
+    print(f"jail: bare fork+exit+wait {bare * 1e3:.2f} ms; a jailed session with an empty "
+          f"candidate (open, load, one call, kill): median {results[0.0][0] * 1e3:.2f} ms "
+          f"(p90 {results[0.0][1] * 1e3:.2f}) back to back, median "
+          f"{results[0.005][0] * 1e3:.2f} ms (p90 {results[0.005][1] * 1e3:.2f}) with 5 ms "
+          f"between sessions ({rounds} rounds each)")
 
 
 def bench_overhead(budget: int) -> None:
-    spec = ProblemSpec("evolver:InstantProblem", {}, "instant")
-    for label, check in (("integrity check on", True), ("integrity check off", False)):
+    for label, jailed in (("candidates in jails", True), ("judge alone, nothing run", False)):
+        spec = ProblemSpec("evolver:InstantProblem", {"jailed": jailed}, "instant")
         with tempfile.TemporaryDirectory() as scratch:
             out = Path(scratch) / "run"
-            config = _config(budget=budget, sandbox={"check_integrity": check})
-            summary = Controller(spec, config, out,
+            summary = Controller(spec, _config(budget=budget), out,
                                  generator=InstantGenerator(InstantProblem.description)).run()
             rate, n = _steady_rate(out)
             print(f"overhead ({label}): {1e3 / rate:.2f} ms per candidate, "
@@ -260,13 +291,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="real traces for spot (default ../shared/data; synthetic when "
                              "absent)")
     parser.add_argument("--only", nargs="*", default=[],
-                        choices=["fork", "overhead", "mutator", "slow-llm"])
+                        choices=["jail", "overhead", "mutator", "slow-llm"])
     args = parser.parse_args(argv)
-    wanted = set(args.only) or {"fork", "overhead", "mutator", "slow-llm"}
+    wanted = set(args.only) or {"jail", "overhead", "mutator", "slow-llm"}
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, "
           f"python {sys.version.split()[0]}")
-    if "fork" in wanted:
-        bench_fork(200 if args.quick else 1000)
+    if "jail" in wanted:
+        bench_jail(200 if args.quick else 1000)
     if "overhead" in wanted:
         bench_overhead(1000 if args.quick else 5000)
     if "mutator" in wanted:

@@ -145,9 +145,20 @@ def test_errors_are_one_line(argv: list[str], message: str, tmp_path: Path,
     assert message in err and "\n" not in err
 
 
-def test_resume_refuses_to_change_the_run(tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--resume", "--out", str(tmp_path), "--seed", "3"]) == 2
-    assert "--seed cannot change a run being resumed" in capsys.readouterr().err
+def test_resume_takes_the_original_command_and_refuses_only_a_change(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "run")
+    original = ["run", "toy", "--out", out, "--seed", "3", "--workers", "1", "--json",
+                "--option", "points=16"]
+    assert main([*original, "--budget", "4"]) == 0
+    capsys.readouterr()
+    assert main([*original, "--budget", "6", "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["evaluated"] >= 5
+    assert main(["run", "--resume", "--out", out, "--seed", "4", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out) == {"error": (
+        "--seed 4 cannot change the seed of the run being resumed (it is 3)")}
+    assert main(["run", "--resume", "--out", out, "--option", "points=32", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out) == {"error": (
+        "--option points=32 cannot change the run being resumed (it has points=16)")}
     assert main(["run", "--resume", "--out", str(tmp_path / "none")]) == 2
     assert "no run to resume" in capsys.readouterr().err

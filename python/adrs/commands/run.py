@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="problem option passed to the problem (repeatable), "
                              "e.g. --option data=DIR")
+    parser.add_argument("--unsafe-no-sandbox", action="store_true",
+                        help="let model-generated candidates run on a machine where the jail "
+                             "cannot isolate them (see 'adrs doctor')")
 
 
 def run(args: argparse.Namespace) -> Output:
@@ -43,17 +46,14 @@ def run(args: argparse.Namespace) -> Output:
     if args.resume:
         if not args.out:
             raise ValueError("--resume needs --out DIR (the run folder to continue)")
-        for flag in ("config", "models", "seed"):
-            if getattr(args, flag) is not None:
-                raise ValueError(f"--{flag} cannot change a run being resumed")
-        if args.option or args.data:
-            raise ValueError("--option and --data cannot change a run being resumed")
         controller = Controller.resume_run(args.out, budget=args.budget, workers=args.workers,
-                                           progress=progress, argv=argv)
+                                           progress=progress, argv=argv,
+                                           unsafe_no_sandbox=args.unsafe_no_sandbox)
         if args.target and args.target not in (controller.spec.label,
                                                controller.spec.options.get("path")):
             raise ValueError(f"{args.out} holds a run of {controller.spec.label!r}, "
                              f"not {args.target!r}")
+        _refuse_changes(args, controller)
     else:
         if not args.target:
             raise ValueError("name a problem or a task folder (or --resume --out DIR)")
@@ -66,9 +66,57 @@ def run(args: argparse.Namespace) -> Output:
         config = load_config(args.config, args.models, base=base, overrides={
             "budget": args.budget, "seed": args.seed, "workers": args.workers})
         out = Path(args.out) if args.out else default_out_dir(spec.label)
-        controller = Controller(spec, config, out, progress=progress, argv=argv)
+        controller = Controller(spec, config, out, progress=progress, argv=argv,
+                                unsafe_no_sandbox=args.unsafe_no_sandbox)
     summary = controller.run()
     return Output(_text(summary), summary.to_json())
+
+
+def _refuse_changes(args: argparse.Namespace, controller: Any) -> None:
+    """Repeating the original command with --resume works; a flag that would change the
+    stored run is refused, naming the old and the new value.
+
+    Raises:
+        ValueError: The first change found.
+    """
+    from adrs.evolve.config import config_to_mapping, load_config
+
+    if args.seed is not None and args.seed != controller.config.seed:
+        raise ValueError(f"--seed {args.seed} cannot change the seed of the run being resumed "
+                         f"(it is {controller.config.seed})")
+    options = parse_options(args.option)
+    if args.data is not None:
+        options["data"] = str(Path(args.data).resolve())
+    stored = dict(controller.spec.options)
+    stored.pop("name", None)
+    for key, value in options.items():
+        if key not in stored or stored[key] != value:
+            raise ValueError(f"--option {key}={value} cannot change the run being resumed "
+                             f"(it has {key}={stored.get(key)!r})")
+    if args.config is not None or args.models is not None:
+        base = _resolve(args.target, {}, None)[1] if args.target and Path(args.target).is_dir() \
+            else None
+        wanted = config_to_mapping(load_config(args.config, args.models, base=base))
+        have = config_to_mapping(controller.config)
+        for key in ("budget", "workers"):  # these two may change on resume
+            wanted.pop(key, None)
+            have.pop(key, None)
+        difference = _first_difference(have, wanted)
+        if difference is not None:
+            key, old, new = difference
+            raise ValueError(f"--config/--models would change {key} of the run being resumed "
+                             f"from {old!r} to {new!r}")
+
+
+def _first_difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any] | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for name in sorted(set(old) | set(new)):
+            found = _first_difference(old.get(name), new.get(name),
+                                      f"{key}.{name}" if key else name)
+            if found is not None:
+                return found
+        return None
+    return None if old == new else (key, old, new)
 
 
 def _resolve(target: str, options: dict[str, Any],

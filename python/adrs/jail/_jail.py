@@ -189,7 +189,7 @@ class Jail:
         control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         init_r, init_w = os.pipe()
         env = clean_environment(self.task.env)
-        zygote_argv = [sys.executable, "-I", "-B", "-m", "adrs.jail._zygote",
+        zygote_argv = [_python(), "-I", "-B", "-m", "adrs.jail._zygote",
                        str(zygote_end.fileno()), str(init_r)]
         keep = [zygote_end.fileno(), init_r]
         status_r = sync_w = -1
@@ -202,7 +202,7 @@ class Jail:
                 view = _rootfs.plan(self.task.paths)
                 config = {"mode": mode, "status_fd": status_w, "sync_fd": sync_r,
                           "view": view.to_json(), "zygote": zygote_argv, "env": env}
-                argv = [sys.executable, "-I", "-B", "-m", "adrs.jail._launcher",
+                argv = [_python(), "-I", "-B", "-m", "adrs.jail._launcher",
                         json.dumps(config)]
                 keep += [status_w, sync_r]
             self._process = subprocess.Popen(
@@ -479,6 +479,12 @@ class Jail:
             return log.read().decode(errors="replace").strip()
         except (OSError, ValueError):
             return ""
+
+
+def _python() -> str:
+    # the interpreter by a path that exists inside the jail too: a relative part such as
+    # bench/../.venv names a folder the jail does not show
+    return os.path.normpath(os.path.abspath(sys.executable))
 
 
 class _NoNamespaces(Exception):
