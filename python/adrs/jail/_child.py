@@ -1,9 +1,10 @@
 """One jailed process: its last layers, then the harness that runs the candidate.
 
 The zygote forks this process as the first (init) process of a new PID namespace. Before
-anything of the candidate exists it gets a mount, IPC, network and UTS namespace of its
-own; a private tmpfs on ``/tmp`` capped in bytes and files; a ``/proc`` that shows only
-itself; a loopback that reaches nothing else; stdin from ``/dev/null``, stdout and stderr
+anything of the candidate exists it gets a mount and an IPC namespace of its own (the
+jail's network namespace has a loopback that reaches nothing else); a private tmpfs on
+``/tmp`` capped in bytes and files; a ``/proc`` that shows only itself; stdin from
+``/dev/null``, stdout and stderr
 into the judge's capture pipe, the judge's channel on fd 3 and no other descriptor; a
 clean environment; soft = hard limits; no capabilities (a dedicated uid when adrs runs
 as root); ``PR_SET_NO_NEW_PRIVS``; and the seccomp filter. Then it waits for the program.
@@ -25,7 +26,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from adrs.jail import _linux, _seccomp, _wire
+from adrs.jail import _linux, _seccomp, _wire, handler
 from adrs.jail.handler import CandidateError, describe, trace_of
 
 CHANNEL_FD = 3
@@ -63,8 +64,10 @@ def setup(channel_fd: int, output_fd: int, config: Mapping[str, Any],
     if mode == "none":
         os.setsid()  # the zygote kills the whole group
     else:
-        _linux.unshare(_linux.CLONE_NEWNS | _linux.CLONE_NEWIPC | _linux.CLONE_NEWNET
-                       | _linux.CLONE_NEWUTS)
+        # the network (loopback only) and UTS namespaces are the jail's, made at launch:
+        # its processes run one at a time and hold nothing there once dead; SysV IPC
+        # objects outlive their process, so each gets an IPC namespace of its own
+        _linux.unshare(_linux.CLONE_NEWNS | _linux.CLONE_NEWIPC)
         # shown paths under /tmp (a task folder of a test...) would vanish under the
         # private tmpfs: held open now, bound again on top of it
         under_tmp = [(path, os.open(path, os.O_PATH)) for path in config.get("shown", ())
@@ -80,18 +83,18 @@ def setup(channel_fd: int, output_fd: int, config: Mapping[str, Any],
             os.close(fd)
         _linux.mount("proc", "/proc", "proc",
                      _linux.MS_NOSUID | _linux.MS_NODEV | _linux.MS_NOEXEC)
-        _linux.bring_loopback_up()
-        _linux.set_hostname("adrs-jail")
-        done.update(pid="init of its own PID namespace", net="loopback only",
+        done.update(pid="init of its own PID namespace", net="the jail's: loopback only",
                     mount=f"private /tmp of {limits['tmp_mb']} MB", ipc="its own")
     _descriptors(channel_fd, output_fd)
     if state is not None:
         state["channel"] = CHANNEL_FD
     os.chdir("/tmp" if mode != "none" else _private_tmp(config))
     tmp = os.getcwd()
-    os.environ.clear()
-    os.environ.update({**config["env"], "HOME": tmp, "TMPDIR": tmp})
+    if mode == "none":  # in a namespace the zygote's environment is the clean one already
+        os.environ.clear()
+        os.environ.update({**config["env"], "HOME": tmp, "TMPDIR": tmp})
     tempfile.tempdir = tmp
+    handler.PRIVATE_TMP = tmp
     done["clean_env"] = f"{len(os.environ)} variables"
     _set_limits(limits)
     done["rlimits"] = "soft = hard"
@@ -161,8 +164,20 @@ def _set_limits(limits: Mapping[str, Any]) -> None:
     hard(resource.RLIMIT_AS, _address_space() + (int(limits["memory_mb"]) << 20))
 
 
+def prepare_zygote(config: Mapping[str, Any]) -> None:
+    """What the zygote does once so that its forks need not: no process it starts can
+    gain a capability through execve, and the seccomp filter is packed."""
+    if _linux.effective_capabilities():
+        _linux.limit_future_privileges()
+    if config.get("seccomp", True) and _seccomp.supported():
+        _seccomp.compiled()
+
+
 def _drop_privileges(config: Mapping[str, Any]) -> str:
     uid = config.get("switch_uid")
+    if _linux.effective_capabilities() and _linux.prctl(_linux.PR_GET_SECUREBITS) \
+            != _linux.SECBITS_LOCKED:
+        _linux.limit_future_privileges()  # not done by a zygote (a probe of its own)
     try:
         _linux.drop_privileges(uid)
     except OSError:

@@ -26,9 +26,10 @@ import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from adrs.jail import _rootfs, _wire
 from adrs.jail._layers import LAYERS, JailLimits, Layer, Layers

@@ -71,6 +71,7 @@ def _zygote_process(config: dict, status_fd: int) -> None:  # pragma: no cover -
         _forbid_nested_user_namespaces()
     _rootfs.seal()
     _linux.set_hostname("adrs-jail")
+    _linux.bring_loopback_up()
     os.set_inheritable(status_fd, False)  # closed by a successful exec, open after a failed one
     os.chdir("/tmp")
     argv = list(config["zygote"])

@@ -34,6 +34,7 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
+PR_GET_SECUREBITS = 27
 PR_SET_SECUREBITS = 28
 PR_SET_NO_NEW_PRIVS = 38
 PR_GET_NO_NEW_PRIVS = 39
@@ -151,14 +152,10 @@ def last_capability() -> int:
         return 40
 
 
-def drop_privileges(uid: int | None = None) -> None:
-    """Give up every capability for good, and the uid too when one is given.
-
-    In order: the bounding and ambient sets (which need CAP_SETPCAP), the locked
-    securebits, the uid and gid (which need CAP_SETUID/CAP_SETGID, and clear the
-    capabilities as they change), then the effective, permitted and inheritable sets.
-    """
-    libc = _need_libc()
+def limit_future_privileges() -> None:
+    """Empty the bounding and ambient sets and lock the securebits, keeping the
+    capabilities this process has now: no process started from here can gain any through
+    execve (the zygote calls this once, so its forks need not)."""
     for cap in range(last_capability() + 1):
         try:
             prctl(PR_CAPBSET_DROP, cap)
@@ -170,7 +167,16 @@ def drop_privileges(uid: int | None = None) -> None:
     except OSError as exc:
         if exc.errno != 22:
             raise
-    prctl(PR_SET_SECUREBITS, SECBITS_LOCKED)
+    if prctl(PR_GET_SECUREBITS) != SECBITS_LOCKED:
+        prctl(PR_SET_SECUREBITS, SECBITS_LOCKED)
+
+
+def drop_privileges(uid: int | None = None) -> None:
+    """Give up every capability for good, and the uid too when one is given: the uid
+    and gid (which need CAP_SETUID/CAP_SETGID, and clear the capabilities as they
+    change), then the effective, permitted and inheritable sets. Call after
+    :func:`limit_future_privileges` (here or in a parent)."""
+    libc = _need_libc()
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)

@@ -7,9 +7,11 @@ tests; problems have handlers of their own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 from adrs.jail._jail import JailTask
 from adrs.jail.handler import CandidateError, Handler, call_candidate, load_module

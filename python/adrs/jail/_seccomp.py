@@ -98,6 +98,19 @@ def _program() -> list[tuple[int, int, int, int]]:
     return code
 
 
+_COMPILED: tuple[int, ctypes.Array[ctypes.c_char]] | None = None
+
+
+def compiled() -> tuple[int, ctypes.Array[ctypes.c_char]]:
+    """The filter's instructions, packed once per process (a zygote's forks reuse it)."""
+    global _COMPILED
+    if _COMPILED is None:
+        code = _program()
+        blob = b"".join(struct.pack("HBBI", *instruction) for instruction in code)
+        _COMPILED = (len(code), ctypes.create_string_buffer(blob, len(blob)))
+    return _COMPILED
+
+
 def install() -> None:
     """Install the filter on this process (and everything it starts).
 
@@ -107,9 +120,7 @@ def install() -> None:
     """
     if not supported():
         raise OSError(38, f"seccomp: no filter for architecture {_linux.MACHINE}")
-    code = _program()
-    blob = b"".join(struct.pack("HBBI", *instruction) for instruction in code)
-    buffer = ctypes.create_string_buffer(blob, len(blob))
-    program = _SockFprog(len(code), ctypes.cast(buffer, ctypes.c_void_p))
+    length, buffer = compiled()
+    program = _SockFprog(length, ctypes.cast(buffer, ctypes.c_void_p))
     _linux.prctl(_linux.PR_SET_SECCOMP, _linux.SECCOMP_MODE_FILTER,
                  ctypes.addressof(program))

@@ -16,9 +16,10 @@ import socket
 import struct
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 # dtypes an array on the wire may have; anything else is refused on both sides
 WIRE_DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -44,6 +45,8 @@ def encode(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = 
     """
     buffers = []
     described = []
+    if arrays:
+        import numpy as np  # only frames with arrays need it: a zygote may do without
     for name, array in (arrays or {}).items():
         array = np.ascontiguousarray(array)
         if array.dtype.name not in WIRE_DTYPES:
@@ -58,9 +61,9 @@ def encode(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = 
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        return value.item()  # a numpy scalar
+    if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON data")
 
@@ -168,6 +171,12 @@ class FrameReader:
 
 def _arrays(described: Sequence[Any], payload: bytes) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
+    if not described:
+        if payload:
+            raise WireError("a frame payload longer than its arrays")
+        return arrays
+    import numpy as np
+
     offset = 0
     try:
         for entry in described:

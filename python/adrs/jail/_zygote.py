@@ -65,6 +65,7 @@ class Zygote:
         for preload in init.get("preload", ()):
             importlib.import_module(preload)
         self.handler_class = getattr(importlib.import_module(module), name)
+        _child.prepare_zygote(init)
         started = time.perf_counter()
         self.prepared = self.handler_class.prepare(init.get("shared") or {}, arrays)
         self.prepare_seconds = time.perf_counter() - started
@@ -107,6 +108,11 @@ class Zygote:
         return process
 
     def open(self, session: int) -> None:
+        # one session at a time: every earlier one is dead and reaped before the next
+        # candidate starts, so none can meet another in the jail's loopback
+        for earlier in list(self.sessions.values()):
+            _signal(earlier, signal.SIGKILL)
+            self.reap(earlier.pidfd)
         process = self.spares.pop(0) if self.spares else self.fork()
         process.session = session
         self.sessions[session] = process

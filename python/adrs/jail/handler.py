@@ -19,11 +19,16 @@ import sys
 import traceback
 import types
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-Arrays = Mapping[str, np.ndarray]
+
+Arrays = Mapping[str, "np.ndarray"]
+
+# Set in a jailed process to its private tmp (fresh, its own): programs are written there.
+PRIVATE_TMP: str | None = None
 
 
 class CandidateError(Exception):
@@ -108,7 +113,11 @@ def load_module(program: str, filename: str, name: str | None = None) -> types.M
     import tempfile
 
     base = os.path.basename(filename) or "candidate.py"
-    folder = tempfile.mkdtemp(prefix="program-")
+    if PRIVATE_TMP is not None:  # a jailed process: its own fresh tmp, nothing to clash with
+        folder = os.path.join(PRIVATE_TMP, ".program")
+        os.makedirs(folder, exist_ok=True)
+    else:
+        folder = tempfile.mkdtemp(prefix="program-")
     path = os.path.join(folder, base)
     with open(path, "w") as handle:
         handle.write(program)
