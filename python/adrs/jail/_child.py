@@ -219,31 +219,13 @@ def serve(handler_class: Any, prepared: Any, max_bytes: int) -> NoReturn:  # pra
         if op == "exit":
             exit_now(0)
         try:
-            if header.get("timed"):
-                out_header, out_arrays = _timed(handler, str(op), header, arrays, send,
-                                                reader)
-            else:
-                out_header, out_arrays = handler.handle(str(op), header, arrays)
+            out_header, out_arrays = handler.handle(str(op), header, arrays)
             message, message_arrays = {**out_header, "op": "reply"}, out_arrays
         except BaseException as exc:  # noqa: BLE001 - the candidate's failure, reported
             message, message_arrays = _error(exc, filename), None
         _send(send, message, message_arrays)
         if message["op"] == "error":
             exit_now(0)
-
-
-def _timed(handler: Any, op: str, header: dict[str, Any], arrays: Any, send: Any,
-           reader: Any) -> tuple[dict[str, Any], Any]:  # pragma: no cover - in the child
-    """ready, wait for go, run the candidate's part, done, then the reply: the judge's
-    clock runs only between go and done."""
-    part = handler.begin(op, header, arrays)
-    send(CHANNEL_FD, {"op": "ready"})
-    go, _ = reader.read(None)
-    if go.get("op") != "go":
-        os._exit(0)
-    value = part()
-    send(CHANNEL_FD, {"op": "done"})
-    return handler.finish(op, value)
 
 
 def _error(exc: BaseException, filename: str) -> dict[str, Any]:

@@ -556,7 +556,7 @@ class Session:
 
     def call(self, op: str, header: Mapping[str, Any] | None = None,
              arrays: Mapping[str, np.ndarray] | None = None, timeout: float = 60.0,
-             doing: str | None = None, cpu: bool = False, timed: bool = False) -> Reply:
+             doing: str | None = None, cpu: bool = False) -> Reply:
         """Send one request and wait for the answer.
 
         Args:
@@ -565,19 +565,15 @@ class Session:
             arrays: Arrays of the request.
             timeout: Seconds the answer may take (the session deadline may cut it).
             doing: How to name the step in an error (default: ``op``).
-            cpu: Measure the CPU time every process of the jail used meanwhile.
-            timed: Measure only the candidate's part of the request (the handler's
-                ``begin``/``finish`` split it off), not the decoding of its inputs or
-                the encoding of its outputs.
+            cpu: Measure the CPU time every process of the jail used meanwhile: from
+                before the request is sent (nothing of it can have been read) to after
+                the whole answer arrived (nothing after it can change it).
 
         Raises:
             CandidateFailure: It raised, timed out, died or answered nonsense.
             JailError: The jail failed.
         """
-        request = {**(header or {}), "op": op}
-        if timed:
-            request["timed"] = True
-        reply = self._exchange(request, arrays, timeout, doing or op, cpu)
+        reply = self._exchange({**(header or {}), "op": op}, arrays, timeout, doing or op, cpu)
         if reply.header.get("op") != "reply":
             raise self._protocol(reply.header, doing or op)
         return reply
@@ -590,20 +586,14 @@ class Session:
         deadline = time.monotonic() + timeout
         if self.deadline is not None and self.deadline < deadline:
             deadline, limit = self.deadline, max(0.0, self.deadline - time.monotonic())
-        timed = bool(header.get("timed"))
         try:
-            if timed:  # the clock starts at "go", once the inputs are decoded
-                self._write(_wire.encode(header, arrays), deadline)
-                self._expect(self._read(deadline), "ready", doing)
+            data = _wire.encode(header, arrays)
             cpu_before = self.jail.cpu_seconds(self.id) if cpu else 0.0
             started = time.monotonic()
-            self._write(_wire.encode({"op": "go"} if timed else header,
-                                     None if timed else arrays), deadline)
+            self._write(data, deadline)
             frame = self._read(deadline)
             wall = time.monotonic() - started
             cpu_s = self.jail.cpu_seconds(self.id) - cpu_before if cpu else None
-            if timed and frame[0].get("op") == "done":  # ... and stops at "done"
-                frame = self._read(deadline)
         except _wire.WireTimeout:
             self._kill()
             raise CandidateFailure(f"{doing}: timed out after {limit:.3g} s (killed)",
@@ -619,16 +609,6 @@ class Session:
         if reply_header.get("op") == "setup_failed":
             raise JailError(_wire.clean_text(reply_header.get("message"), 2000))
         return Reply(reply_header, reply_arrays, wall, cpu_s)
-
-    def _expect(self, frame: tuple[dict[str, Any], Any], op: str, doing: str) -> None:
-        header = frame[0]
-        if header.get("op") == op:
-            return
-        if header.get("op") == "error":
-            raise CandidateFailure(
-                _wire.clean_text(header.get("message", "failed"), _TEXT_LIMIT),
-                _wire.clean_text(header.get("traceback", ""), _TEXT_LIMIT), self.output)
-        raise self._protocol(header, doing)
 
     def _write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)

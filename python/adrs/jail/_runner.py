@@ -31,7 +31,7 @@ class SessionLike(Protocol):
 
     def call(self, op: str, header: Mapping[str, Any] | None = None,
              arrays: Mapping[str, np.ndarray] | None = None, timeout: float = 60.0,
-             doing: str | None = None, cpu: bool = False, timed: bool = False) -> Reply: ...
+             doing: str | None = None, cpu: bool = False) -> Reply: ...
 
     def close(self) -> None: ...
 
@@ -258,15 +258,12 @@ class InProcessSession:
 
     def call(self, op: str, header: Mapping[str, Any] | None = None,
              arrays: Mapping[str, np.ndarray] | None = None, timeout: float = 60.0,
-             doing: str | None = None, cpu: bool = False, timed: bool = False) -> Reply:
+             doing: str | None = None, cpu: bool = False) -> Reply:
         request, request_arrays = _roundtrip({**(header or {}), "op": op}, dict(arrays or {}))
         try:
-            part = self.handler.begin(op, request, request_arrays) if timed else \
-                (lambda: self.handler.handle(op, request, request_arrays))
             wall, cpu_start = time.perf_counter(), time.process_time()
-            value = part()
+            out, out_arrays = self.handler.handle(op, request, request_arrays)
             wall, cpu_s = time.perf_counter() - wall, time.process_time() - cpu_start
-            out, out_arrays = self.handler.finish(op, value) if timed else value
         except CandidateError as exc:
             raise CandidateFailure(str(exc), exc.trace) from None
         except BaseException as exc:  # noqa: BLE001 - the candidate's failure

@@ -18,7 +18,7 @@ import os
 import sys
 import traceback
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,6 +29,12 @@ Arrays = Mapping[str, "np.ndarray"]
 
 # Set in a jailed process to its private tmp (fresh, its own): programs are written there.
 PRIVATE_TMP: str | None = None
+
+
+def in_jail() -> bool:
+    """Whether this process is a jailed one (its process-wide settings are the
+    candidate's to change; in a caller's own process they are not the handler's)."""
+    return PRIVATE_TMP is not None
 
 
 class CandidateError(Exception):
@@ -81,20 +87,6 @@ class Handler:
             CandidateError: The candidate failed on this request.
         """
         raise CandidateError(f"this problem's jail does not know the request {op!r}")
-
-    def begin(self, op: str, header: Mapping[str, Any],
-              arrays: Arrays) -> Callable[[], Any]:
-        """For a timed request: everything before the candidate's part (decoding the
-        inputs); returns that part, whose result goes to :meth:`finish`.
-
-        The judge measures only between the two: the returned callable must leave
-        nothing the candidate can still change (copy its outputs before returning).
-        """
-        return lambda: self.handle(op, header, arrays)
-
-    def finish(self, op: str, value: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """For a timed request: turn the candidate's part's result into the reply."""
-        return value
 
 
 def load_module(program: str, filename: str, name: str | None = None) -> types.ModuleType:

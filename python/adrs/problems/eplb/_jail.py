@@ -6,7 +6,10 @@ only after it has the placement fitted on window ``i - 1``, so no process of the
 candidate ever holds a window it must not see yet. Each call converts the window to a
 tensor, calls the candidate, waits for the GPU when it returned GPU tensors, and sends
 the three tensors back as arrays; the judge times the call from outside (CPU seconds of
-every process of the jail), validates the placement and scores it on the next window.
+every process of the jail from before the window is sent to after the placement
+arrived: any code of this process, conversions included, may be the candidate's, so
+nothing in between is left out), validates the placement and scores it on the next
+window.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from adrs.jail import CandidateError, Handler, call_candidate, load_module
+from adrs.jail.handler import in_jail
 from adrs.jail._wire import WIRE_DTYPES
 
 ENTRY = "rebalance_experts"
@@ -38,7 +42,7 @@ class EplbHandler(Handler):
         import torch
 
         self.torch = torch
-        if prepared.get("threads"):
+        if prepared.get("threads") and in_jail():
             torch.set_num_threads(int(prepared["threads"]))
         module = load_module(program, filename)
         self.function = getattr(module, ENTRY, None)
@@ -48,32 +52,17 @@ class EplbHandler(Handler):
 
     def handle(self, op: str, header: Mapping[str, Any],
                arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:
-        return self.finish(op, self.begin(op, header, arrays)())
-
-    def begin(self, op: str, header: Mapping[str, Any],
-              arrays: Mapping[str, np.ndarray]) -> Any:
         if op != "rebalance":
-            return lambda: super(EplbHandler, self).handle(op, header, arrays)
+            return super().handle(op, header, arrays)
         torch = self.torch
         weight = torch.from_numpy(np.array(arrays["weight"]))
         args = [int(a) for a in header["args"]]
-
-        def call() -> dict[str, np.ndarray]:
-            result = call_candidate(self.function, weight, *args, what=ENTRY,
-                                    filename=self.filename)
-            outputs = _outputs(result, torch)
-            if any(t.is_cuda for t in outputs):
-                torch.cuda.synchronize()
-            # copies, inside the timed part: nothing the candidate left running can
-            # change the placement after the clock stopped
-            return {name: np.array(_to_numpy(name, t)) for name, t in zip(OUTPUTS, outputs)}
-
-        return call
-
-    def finish(self, op: str, value: Any) -> tuple[dict[str, Any], dict]:
-        if op != "rebalance":
-            return value
-        return {}, value
+        result = call_candidate(self.function, weight, *args, what=ENTRY,
+                                filename=self.filename)
+        outputs = _outputs(result, torch)
+        if any(t.is_cuda for t in outputs):
+            torch.cuda.synchronize()
+        return {}, {name: _to_numpy(name, t) for name, t in zip(OUTPUTS, outputs)}
 
 
 def _outputs(result: Any, torch: Any) -> tuple[Any, ...]:

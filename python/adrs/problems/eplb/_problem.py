@@ -188,8 +188,7 @@ class ExpertPlacementProblem(Problem):
                              timeout=self.call_timeout, doing=ENTRY)
                 for i in range(len(windows) - 1):
                     reply = session.call("rebalance", {"args": args}, {"weight": windows[i]},
-                                         timeout=self.call_timeout, doing=ENTRY, cpu=True,
-                                         timed=True)
+                                         timeout=self.call_timeout, doing=ENTRY, cpu=True)
                     arrays = reply.arrays
                     missing = [n for n in ("phy2log", "log2phy", "logcnt") if n not in arrays]
                     if missing:
