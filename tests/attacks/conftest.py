@@ -98,14 +98,29 @@ def jail_processes() -> list[int]:
     return alive
 
 
+def _ours(pid: int, cmdline: str) -> bool:
+    """A process of adrs: a worker, launcher or zygote, or anything in a nested PID
+    namespace (every process of a jail is)."""
+    if "adrs" in cmdline:
+        return True
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    nspid = next((line for line in status.splitlines() if line.startswith("NSpid:")), "")
+    return len(nspid.split()) > 2
+
+
 def new_processes(before: dict[int, tuple[str, str]], wait_s: float = 10.0) -> list[str]:
-    """Processes started since ``before`` that are still alive (after up to ``wait_s``
-    for the kernel to finish killing a jail)."""
+    """Processes of adrs or of a jail started since ``before`` that are still alive
+    (after up to ``wait_s`` for the kernel to finish killing a jail); unrelated processes
+    of the machine are not counted."""
     deadline = time.monotonic() + wait_s
     while True:
         now = processes()
         extra = [f"{pid}: {cmd}" for pid, (start, cmd) in now.items()
-                 if before.get(pid, (None,))[0] != start and pid != os.getpid()]
+                 if before.get(pid, (None,))[0] != start and pid != os.getpid()
+                 and _ours(pid, cmd)]
         if not extra or time.monotonic() > deadline:
             return extra
         time.sleep(0.1)

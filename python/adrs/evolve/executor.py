@@ -320,12 +320,18 @@ class LocalExecutor:
 
     def poll(self, timeout: float | None = 0.0) -> list[EvalOutcome]:
         """Finished jobs, waiting up to ``timeout`` seconds (None: forever) for one."""
-        self._check_watchdog()
-        busy = [w for w in self._workers if w.job is not None]
-        wait_for = self._next_deadline(timeout) if not self._done and busy else 0
-        for conn in wait([w.conn for w in busy], wait_for):
-            self._collect(next(w for w in busy if w.conn is conn))
-        self._check_watchdog()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._check_watchdog()
+            busy = [w for w in self._workers if w.job is not None]
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            wait_for = self._next_deadline(left) if not self._done and busy else 0
+            for conn in wait([w.conn for w in busy], wait_for):
+                self._collect(next(w for w in busy if w.conn is conn))
+            self._check_watchdog()
+            if self._done or not busy or (deadline is not None
+                                          and time.monotonic() >= deadline):
+                break
         done, self._done = self._done, []
         self._returned += len(done)
         return done
