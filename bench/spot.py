@@ -1,8 +1,10 @@
 """Benchmark: the spot problems' full ``train`` evaluation through every simulator path.
 
 For each baseline, the same runs go through the C++ loop with the built-in policy, the C++
-loop calling the compiled candidate (compile included and shown apart), the Numba loop,
-the C++ loop calling the interpreted candidate, and the pure-Python oracle of the tests.
+loop calling the compiled candidate (compile included and shown apart), the whole jailed
+evaluation that ``adrs run`` makes (the subset check, a fresh jailed process, the compile,
+the recorded C++ run, the judge's replay), the Numba loop, the C++ loop calling the
+interpreted candidate, and the pure-Python oracle of the tests.
 It checks that every path gives the same score and prints wall times, simulated ticks per
 second and ratios against the oracle measured in the same run (and, for context, against
 the reference simulator's own recorded time in ../shared/golden).
@@ -17,6 +19,7 @@ import gzip
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests" / "simulators"))
 import spot_oracle
 from adrs import _core
 from adrs.bridge import compile_policy
+from adrs.jail import JailRunner
 from adrs.problems import get_problem
 from adrs.simulators import spot as numba_spot
 
@@ -66,6 +70,8 @@ def main() -> int:
     workload = problem.workload("train")
     problem.evaluate_baseline(next(iter(problem.baselines)))  # load traces, warm caches
     compile_policy("def decide(obs, mem):\n    return 0\n")  # warm Numba's compiler
+    jail = JailRunner()
+    jail.jail(problem.jail_task("train"))  # the worker starts it before the first candidate
     print(f"{args.problem}: {len(workload)} train runs on {problem.trace_source}; best of "
           f"{args.repeat}; python {sys.version.split()[0]}, numba {numba_spot.__name__}")
     simulate_args = (workload.traces.available, workload.traces.prices, workload.traces.offsets,
@@ -82,6 +88,12 @@ def main() -> int:
         ticks = int(builtin["ticks"].sum())
 
         full_time, full = best_of(args.repeat, lambda b=baseline: problem.evaluate(b.program))
+        jailed_times = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            jailed = problem.evaluate(baseline.program, "train", jail)
+            jailed_times.append(time.perf_counter() - started)
+        assert jailed.score == full.score, f"{name}: the jail scored {jailed.score}"
         policy = compile_policy(baseline.program)
         cfunc_time, _ = best_of(args.repeat, lambda p=policy: _core.spot_simulate(
             *simulate_args, p.address))
@@ -104,6 +116,8 @@ def main() -> int:
             ("C++ built-in", builtin_time),
             ("C++ + compiled (sim)", cfunc_time),
             ("C++ + compiled (eval)", full_time),
+            ("jail: eval (best)", min(jailed_times)),
+            ("jail: eval (median)", statistics.median(jailed_times)),
             ("Numba loop", numba_time),
             ("C++ + interpreted", interpreted_time),
             ("Python oracle", oracle_time),
@@ -111,19 +125,21 @@ def main() -> int:
         for path, seconds in rows:
             print(f"{name:<28} {path:<22} {seconds:>10.5f} {ticks / seconds / 1e6:>9.2f} "
                   f"{oracle_time / seconds:>9.1f} {seconds / builtin_time:>9.2f}  {score!r}")
-        summary.append((name, builtin_time, cfunc_time, full_time, full.details))
+        summary.append((name, builtin_time, cfunc_time, full_time, full.details,
+                        statistics.median(jailed_times)))
     print()
     golden = GOLDEN_TIMES[args.problem]
     if golden.exists() and data is not None:
         with gzip.open(golden) as file:
             recorded = json.loads(file.read())["summary"]["total_sec"]
         print(f"reference simulator in one process (recorded in {golden.name}): {recorded:.2f} s")
-        for name, builtin_time, cfunc_time, full_time, _ in summary:
-            print(f"  {name:<28} eval incl. compile {full_time:.4f} s = "
-                  f"{recorded / full_time:,.0f}x faster; built-in {builtin_time * 1e3:.2f} ms = "
-                  f"{recorded / builtin_time:,.0f}x; compiled/inline loop "
-                  f"{cfunc_time / builtin_time:.2f}x")
-    compile_times = [d["compile_seconds"] for *_, d in summary]
+        for name, builtin_time, cfunc_time, full_time, _, jailed_time in summary:
+            print(f"  {name:<28} jailed eval incl. compile {jailed_time:.4f} s (median) = "
+                  f"{recorded / jailed_time:,.0f}x faster; in-process {full_time:.4f} s; "
+                  f"built-in {builtin_time * 1e3:.2f} ms = {recorded / builtin_time:,.0f}x; "
+                  f"compiled/inline loop {cfunc_time / builtin_time:.2f}x")
+    compile_times = [row[4]["compile_seconds"] for row in summary]
+    jail.close()
     print(f"candidate compile: median {statistics.median(compile_times):.3f} s")
     return 0
 

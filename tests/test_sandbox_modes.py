@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from adrs.cli import main
+
 from tests.attacks.conftest import isolation_or_skip
 from tests.evolve.conftest import Reply, ScriptedServer
 
@@ -57,7 +57,7 @@ def test_a_model_run_refuses_to_start_without_isolation(
     server = ScriptedServer()
     counter = iter(range(10**6))
     server.fallback = lambda body: Reply(
-        "```python\ndef predict(x):\n    return %d.0\n```" % next(counter))
+        f"```python\ndef predict(x):\n    return {next(counter)}.0\n```")
     try:
         config = tmp_path / "none.yaml"
         config.write_text("sandbox: {isolation: none}\nworkers: 1\nprogress_interval_s: 3600\n")

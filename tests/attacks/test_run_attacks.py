@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from adrs.problems.toy import INITIAL_PROGRAM
+
 from tests.attacks.conftest import (
     CANARY,
     HOME_SECRET,
@@ -44,7 +44,7 @@ def attack(body: str) -> str:
 def attacks(run: Path, models: Path, home: Path, port: int) -> dict[str, str]:
     site = str(REPO / ".venv")
     return {
-        "steal_key": attack(f"""
+        "steal_key": attack("""
             import glob, os
             found = [v for v in os.environ.values() if "canary" in v]
             paths = glob.glob("/proc/*/environ") + glob.glob("/proc/*/task/*/environ")

@@ -13,6 +13,7 @@ from adrs.evolve.config import SandboxConfig
 from adrs.evolve.controller import Controller
 from adrs.evolve.executor import KILLED_ITS_EVALUATOR, EvalJob, LocalExecutor, ProblemSpec
 from adrs.problems.toy import INITIAL_PROGRAM
+
 from tests.evolve.conftest import small_config
 
 

@@ -13,10 +13,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from adrs.cli import main
 from adrs.jail import CandidateFailure, Jail, JailError, JailLimits, JailRunner, JailTask
 from adrs.jail._script import TASK
+
 from tests.attacks.conftest import isolation_or_skip
 
 
@@ -186,9 +186,9 @@ def test_without_namespaces_the_missing_layers_are_named() -> None:
 
 
 def test_a_handler_outside_adrs_is_refused() -> None:
-    with pytest.raises(JailError, match="is not one of adrs's"):
-        with Jail(JailTask("os:system", "x"), isolation="none"):
-            pass
+    with pytest.raises(JailError, match="is not one of adrs's"), \
+            Jail(JailTask("os:system", "x"), isolation="none"):
+        pass
 
 
 def test_doctor_reports_the_layers(capsys: pytest.CaptureFixture[str]) -> None:

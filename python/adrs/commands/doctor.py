@@ -17,8 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Output:
-    from adrs.jail import LAYERS, Jail, JailError, JailLimits
-    from adrs.jail import _rootfs
+    from adrs.jail import LAYERS, Jail, JailError, JailLimits, _rootfs
     from adrs.jail._script import TASK
 
     started = time.perf_counter()
@@ -39,9 +38,9 @@ def run(args: argparse.Namespace) -> Output:
         "visible": list(_rootfs.describe(view)) if view else [],
         "python": sys.executable, "seconds": round(time.perf_counter() - started, 3),
     }
-    lines = [f"jail mode: {mode} ({'isolated' if layers.isolated else 'NOT ISOLATED'}); "
-             f"a probe candidate {'answered' if answered else 'did not answer'} in "
-             f"{data['seconds']:.2f} s"]
+    lines = [(f"jail mode: {mode} ({'isolated' if layers.isolated else 'NOT ISOLATED'}); "
+              f"a probe candidate {'answered' if answered else 'did not answer'} in "
+              f"{data['seconds']:.2f} s")]
     for layer in layers.layers:
         state = "active " if layer.active else "MISSING"
         lines.append(f"  {state} {layer.name:<17} {layer.detail}")

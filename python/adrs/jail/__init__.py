@@ -48,7 +48,27 @@ _EXPORTS = {
     "load_module": "adrs.jail.handler",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "LAYERS",
+    "CandidateError",
+    "CandidateFailure",
+    "Handler",
+    "InProcessRunner",
+    "Jail",
+    "JailError",
+    "JailLimits",
+    "JailRunner",
+    "JailTask",
+    "Layer",
+    "Layers",
+    "Reply",
+    "Runner",
+    "Session",
+    "SessionLike",
+    "call_candidate",
+    "clean_environment",
+    "load_module",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -30,6 +30,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+    from typing_extensions import Self
+
 
 from adrs.jail import _rootfs, _wire
 from adrs.jail._layers import LAYERS, JailLimits, Layer, Layers
@@ -350,7 +352,7 @@ class Jail:
             shutil.rmtree(self._tmp_root, ignore_errors=True)
             self._tmp_root = None
 
-    def __enter__(self) -> Jail:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -688,7 +690,7 @@ class Session:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

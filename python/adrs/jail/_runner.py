@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator, Mapping
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from adrs.jail import _wire
 from adrs.jail._jail import CandidateFailure, Jail, JailError, JailTask, Reply, Session
 from adrs.jail._layers import JailLimits, Layers
 from adrs.jail.handler import CandidateError, describe, trace_of
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 class SessionLike(Protocol):
@@ -35,7 +38,7 @@ class SessionLike(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> SessionLike: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 
@@ -187,7 +190,7 @@ class _Tracked:
             self._runner._outputs.append(self._session.output)
             self._runner._dropped += self._session.output_dropped
 
-    def __enter__(self) -> _Tracked:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -281,7 +284,7 @@ class InProcessSession:
     def close(self) -> None:
         return None
 
-    def __enter__(self) -> InProcessSession:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

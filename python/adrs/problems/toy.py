@@ -15,8 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from adrs.jail import CandidateError, CandidateFailure, Handler, JailTask, Runner, \
-    call_candidate, load_module
+from adrs.jail import (
+    CandidateError,
+    CandidateFailure,
+    Handler,
+    JailTask,
+    Runner,
+    call_candidate,
+    load_module,
+)
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split
 
 FAILURE_SCORE = -1.0e9

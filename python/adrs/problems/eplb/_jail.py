@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from adrs.jail import CandidateError, Handler, call_candidate, load_module
-from adrs.jail.handler import in_jail
 from adrs.jail._wire import WIRE_DTYPES
+from adrs.jail.handler import in_jail
 
 ENTRY = "rebalance_experts"
 OUTPUTS = ("phy2log", "log2phy", "logcnt")

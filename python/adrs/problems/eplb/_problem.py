@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.kernels import InvalidPlacement, balancedness, gpu_loads, slot_loads, validate_placement
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.eplb import _workloads as workloads
-from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.problems.eplb._jail import ENTRY
 
 _PROGRAMS = "adrs.problems.eplb.programs"  # the bundled candidate programs
@@ -271,8 +271,8 @@ class ExpertPlacementProblem(Problem):
              f"CPU seconds {median_seconds:.6f}) / 2 over {len(slot_scores)} rebalances "
              f"({len(seconds)} timed in {repeats} fresh processes); per-GPU "
              f"balancedness {balance_gpu:.4f}."),
-            "Each placement is fitted on one window of loads and scored on the next; a call's "
-            "time is the CPU time of the candidate's processes, measured outside them.",
+            ("Each placement is fitted on one window of loads and scored on the next; a call's "
+             "time is the CPU time of the candidate's processes, measured outside them."),
             "window  balancedness(slot)  balancedness(GPU)  CPU seconds",
         ]
         for i, (b, g, t) in enumerate(zip(slot_scores, gpu_scores, seconds[:len(slot_scores)])):

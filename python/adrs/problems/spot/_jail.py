@@ -60,7 +60,10 @@ class SpotHandler(Handler):
         # copies: the wire's arrays are read-only views, which Numba's loop does not take
         workloads = {split: tuple(np.array(arrays[f"{split}.{name}"]) for name in PACKED)
                      for split in shared["splits"]}
-        compile_policy(_WARM_POLICY)  # Numba's first compile in a process costs the most
+        # Numba's first compiles in a process cost the most (typing templates, math and
+        # numpy overloads): compile our own programs now, so candidates start warm
+        for program in [_WARM_POLICY, *shared.get("warm_programs", ())]:
+            compile_policy(program)
         return dict(shared), workloads
 
     def __init__(self, prepared: Any, program: str, filename: str) -> None:

@@ -21,11 +21,11 @@ import numpy as np
 
 from adrs import _core
 from adrs.jail import CandidateFailure, JailTask, Runner
+from adrs.jail._wire import clean_text
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.spot import _workloads as workloads
 from adrs.problems.spot._jail import RESULT_COLUMNS, pack
 from adrs.problems.spot._subset import check_policy_program
-from adrs.jail._wire import clean_text
 from adrs.simulators.spot_layout import STATUS_NAMES, STATUS_OK
 
 _PROGRAMS = "adrs.problems.spot.programs"  # the bundled candidate programs
@@ -135,7 +135,8 @@ class SpotProblem(Problem):
         for member in group:
             arrays.update(pack(self.workload(member), member))
         shared = {"splits": list(group), "fidelity": self.fidelity,
-                  "multi_region": self.multi_region, "path": self.path}
+                  "multi_region": self.multi_region, "path": self.path,
+                  "warm_programs": [b.program for b in self.baselines.values()]}
         task = JailTask("adrs.problems.spot._jail:SpotHandler",
                         f"{self.name}/{group[0]}/{self.fidelity}/{self.path}", shared, arrays,
                         preload=("numba", "adrs.bridge"))
