@@ -14,6 +14,12 @@ with --triton-interpret (Triton's interpreter: about 20 s per rebalance, for cor
 not speed).
 
     python bench/eplb.py [--repeat 20] [--windows 8] [--threads N] [--triton-interpret]
+    python bench/eplb.py --stability 8     # the problem's score of one program, again and again
+
+``--stability N`` evaluates the vectorized baseline N times through the jail, as ``adrs run``
+does, first on an idle machine and then with both cores kept busy by other processes, and
+prints the spread of its speed term and score (the same program must score within a few
+percent however busy the machine is).
 """
 
 from __future__ import annotations
@@ -39,7 +45,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--triton-interpret", action="store_true",
                         help="run the Triton kernels under the interpreter when no GPU")
+    parser.add_argument("--stability", type=int, metavar="N",
+                        help="evaluate one program N times in the jail (idle, then busy)")
     args = parser.parse_args()
+    if args.stability:
+        return stability(args.stability)
     if args.triton_interpret:
         os.environ["TRITON_INTERPRET"] = "1"  # before triton is imported
     import numpy as np
@@ -122,6 +132,48 @@ def main() -> int:
                              f"{name} {_per_gpu(placement, weight, case):.6f}")
             print("  ".join(cells))
     return 0
+
+
+def stability(count: int) -> int:
+    """The problem's speed term and score of the vectorized baseline, ``count`` times in
+    the jail, on an idle machine and then with every core busy."""
+    import multiprocessing
+
+    from adrs.jail import JailRunner
+    from adrs.problems import get_problem
+
+    problem = get_problem("eplb")
+    runner = JailRunner()
+    program = problem.baselines["vectorized"].program
+    problem.evaluate(program, "train", runner)  # start the jail
+
+    def measure(label: str) -> None:
+        results = [problem.evaluate(program, "train", runner) for _ in range(count)]
+        seconds = [r.metrics["median_seconds"] * 1e3 for r in results]
+        scores = [r.score for r in results]
+        spread = (max(scores) - min(scores)) / statistics.median(scores)
+        print(f"{label}: median call {statistics.median(seconds):.2f} ms (min "
+              f"{min(seconds):.2f}, max {max(seconds):.2f}); score min {min(scores):.4f} "
+              f"max {max(scores):.4f}: spread {spread:.1%} of the median over {count} "
+              "evaluations")
+
+    measure("idle")
+    load = [multiprocessing.Process(target=_spin, daemon=True)
+            for _ in range(os.cpu_count() or 1)]
+    for process in load:
+        process.start()
+    try:
+        measure(f"busy ({len(load)} spinning processes)")
+    finally:
+        for process in load:
+            process.terminate()
+        runner.close()
+    return 0
+
+
+def _spin() -> None:
+    while True:
+        pass
 
 
 def _per_gpu(placement, weight, case) -> float:

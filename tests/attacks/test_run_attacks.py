@@ -343,7 +343,7 @@ def test_a_hostile_model_changes_nothing_outside_the_jail(hostile_run) -> None:
     # nothing of any candidate is left running, and the records stay as they were
     time.sleep(1.0)
     assert new_processes(hostile_run["before"]) == []
-    assert jail_processes() == []
+    assert set(jail_processes()) <= set(hostile_run["before"])
     summary_text = (run / "summary.json").read_text()
     best = (run / "best_program.py").read_text()
     time.sleep(1.0)

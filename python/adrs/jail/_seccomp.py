@@ -12,7 +12,10 @@ or change the process's view of the system:
   ``CLONE_NEWUSER``: new namespaces or mounts (``clone3`` answers ``ENOSYS``, whose
   arguments a filter cannot read, and libc then falls back to ``clone``);
 - ``ptrace``, ``process_vm_readv``/``writev``, ``perf_event_open``, ``bpf``,
-  ``userfaultfd``, ``io_uring_*`` (whose operations would not pass through this filter).
+  ``userfaultfd``, ``io_uring_*`` (whose operations would not pass through this filter);
+- a new action for ``SIGCHLD`` (``rt_sigaction`` with one): ignoring it, or
+  ``SA_NOCLDWAIT``, makes the kernel reap children at once and drop their CPU time,
+  which the judge counts.
 
 A system call of another ABI (x32 on x86_64) kills the process.
 """
@@ -33,7 +36,7 @@ _NUMBERS = {
         "unshare": 272, "setns": 308, "mount": 165, "umount2": 166, "pivot_root": 155,
         "process_vm_readv": 310, "process_vm_writev": 311,
         "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-        "clone": 56, "clone3": 435,
+        "clone": 56, "clone3": 435, "rt_sigaction": 13,
     },
     "aarch64": {
         "ptrace": 117, "perf_event_open": 241, "bpf": 280, "userfaultfd": 282,
@@ -41,7 +44,7 @@ _NUMBERS = {
         "unshare": 97, "setns": 268, "mount": 40, "umount2": 39, "pivot_root": 41,
         "process_vm_readv": 270, "process_vm_writev": 271,
         "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-        "clone": 220, "clone3": 435,
+        "clone": 220, "clone3": 435, "rt_sigaction": 134,
     },
 }
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -64,6 +67,9 @@ _RET_ALLOW = 0x7FFF0000
 _NR_OFFSET = 0
 _ARCH_OFFSET = 4
 _ARG0_LOW_OFFSET = 16  # seccomp_data.args[0], low 32 bits (little-endian)
+_ARG1_LOW_OFFSET = 24
+_ARG1_HIGH_OFFSET = 28
+_SIGCHLD = 17
 
 
 class _SockFprog(ctypes.Structure):
@@ -90,6 +96,17 @@ def _program() -> list[tuple[int, int, int, int]]:
     code += [(_JEQ_K, 0, 4, numbers["clone"]),
              (_LD_W_ABS, 0, 0, _ARG0_LOW_OFFSET),
              (_JSET_K, 0, 1, _linux.CLONE_NEWUSER),
+             (_RET_K, 0, 0, _RET_ERRNO | errno.EPERM),
+             (_RET_K, 0, 0, _RET_ALLOW)]
+    # a new SIGCHLD action (SIG_IGN, SA_NOCLDWAIT) would let the kernel reap children
+    # itself and drop their CPU time, which the judge's timing must count
+    code += [(_JEQ_K, 0, 8, numbers["rt_sigaction"]),
+             (_LD_W_ABS, 0, 0, _ARG0_LOW_OFFSET),
+             (_JEQ_K, 0, 5, _SIGCHLD),
+             (_LD_W_ABS, 0, 0, _ARG1_LOW_OFFSET),
+             (_JEQ_K, 0, 2, 0),
+             (_LD_W_ABS, 0, 0, _ARG1_HIGH_OFFSET),
+             (_JEQ_K, 1, 0, 0),
              (_RET_K, 0, 0, _RET_ERRNO | errno.EPERM),
              (_RET_K, 0, 0, _RET_ALLOW)]
     for name in REFUSED:
