@@ -68,8 +68,8 @@ def setup(channel_fd: int, output_fd: int, config: Mapping[str, Any],
         # its processes run one at a time and hold nothing there once dead; SysV IPC
         # objects outlive their process, so each gets an IPC namespace of its own
         _linux.unshare(_linux.CLONE_NEWNS | _linux.CLONE_NEWIPC)
-        # shown paths under /tmp (a task folder of a test...) would vanish under the
-        # private tmpfs: held open now, bound again on top of it
+        # shown paths under /tmp (a checkout or virtual environment there, a task
+        # folder) would vanish under the private tmpfs: held open now, bound again on it
         under_tmp = [(path, os.open(path, os.O_PATH)) for path in config.get("shown", ())
                      if path.startswith("/tmp/")]
         _linux.mount("tmpfs", "/tmp", "tmpfs", _linux.MS_NOSUID | _linux.MS_NODEV,

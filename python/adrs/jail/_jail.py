@@ -149,6 +149,7 @@ class Jail:
         self._control: socket.socket | None = None
         self._exits: dict[int, dict[str, Any]] = {}
         self._tmp_root: str | None = None
+        self._shown: list[str] = []  # bound paths (those under /tmp are bound again)
         self._ids = itertools.count(1)
         self._missing: dict[str, str] = {}
 
@@ -203,6 +204,7 @@ class Jail:
                 status_r, status_w = os.pipe()
                 sync_r, sync_w = os.pipe()
                 view = _rootfs.plan(self.task.paths)
+                self._shown = list(view.binds)
                 config = {"mode": mode, "status_fd": status_w, "sync_fd": sync_r,
                           "view": view.to_json(), "zygote": zygote_argv, "env": env}
                 argv = [_python(), "-I", "-B", "-m", "adrs.jail._launcher",
@@ -279,7 +281,7 @@ class Jail:
             self._tmp_root = tempfile.mkdtemp(prefix="adrs-jail-")
             os.chmod(self._tmp_root, 0o711)
         return {"mode": mode, "limits": self.limits.to_json(), "tmp_root": self._tmp_root,
-                "shown": [os.path.realpath(p) for p in self.task.paths],
+                "shown": list(self._shown),
                 "env": clean_environment(self.task.env), "switch_uid": switch_uid,
                 "host_uid": self.limits.jail_uid if os.geteuid() == 0 else os.getuid(),
                 "seccomp": True}
