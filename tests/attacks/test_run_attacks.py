@@ -199,10 +199,13 @@ def attacks(run: Path, models: Path, home: Path, port: int) -> dict[str, str]:
                     pass
         """),
         "patch_scorer": attack("""
-            import numpy, adrs.problems.toy as toy
+            import builtins, numpy, sys, adrs.problems.toy as toy
             toy._mse = lambda a, b: 0.0
             numpy.mean = lambda *a, **k: 0.0
+            builtins.abs = lambda x: 0.0
             toy.ToyProblem.evaluate = lambda *a, **k: None
+            sys.setprofile(lambda *a: None)  # hooks that would undo a check made in here
+            sys.settrace(lambda *a: None)
         """),
         "huge_error": "raise ValueError('x' * 30_000_000)\n",
         "busy_loop": "while True:\n    pass\n",

@@ -64,6 +64,7 @@ class FolderProblem(Problem):
                 raise ValueError(f"{self.config_path}: expected a mapping at the top level")
             self.raw_config = loaded or {}
         self.name = self.folder.name
+        self._task: JailTask | None = None
         system = (self.raw_config.get("prompt") or {}).get("system_message") \
             if isinstance(self.raw_config.get("prompt"), dict) else None
         self.description = system or (
@@ -83,10 +84,12 @@ class FolderProblem(Problem):
     def jail_task(self, split: str) -> JailTask:
         """The folder, visible read-only; nothing of it is imported before the fork."""
         check_split(split)
-        shared = {"folder": str(self.folder), "evaluator": str(self.evaluator_path),
-                  "program_name": self.program_path.name}
-        return JailTask("adrs.evolve._folder_jail:FolderHandler", f"folder:{self.folder}",
-                        shared, paths=(str(self.folder),))
+        if self._task is None:
+            shared = {"folder": str(self.folder), "evaluator": str(self.evaluator_path),
+                      "program_name": self.program_path.name}
+            self._task = JailTask("adrs.evolve._folder_jail:FolderHandler",
+                                  f"folder:{self.folder}", shared, paths=(str(self.folder),))
+        return self._task
 
     def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
                  filename: str = "candidate.py") -> EvalResult:

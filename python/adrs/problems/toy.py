@@ -96,6 +96,7 @@ class ToyProblem(Problem):
         self._splits: dict[str, np.ndarray] = {
             "train": train, "test": test, "quick": train[:: max(1, points // 8)]}
         self._expected = {split: _target(x) for split, x in self._splits.items()}
+        self._tasks: dict[str, JailTask] = {}
         self._baselines = {
             "initial": Baseline("initial", "the starting program", INITIAL_PROGRAM),
             "optimum": Baseline("optimum", "the hidden target itself (score 0)",
@@ -115,8 +116,11 @@ class ToyProblem(Problem):
         never leave the judge)."""
         check_split(split)
         group = ("test",) if split == "test" else ("train", "quick")
-        return JailTask("adrs.problems.toy:ToyHandler", f"toy/{group[0]}",
-                        arrays={name: self._splits[name] for name in group})
+        if group[0] not in self._tasks:
+            self._tasks[group[0]] = JailTask(
+                "adrs.problems.toy:ToyHandler", f"toy/{group[0]}",
+                arrays={name: self._splits[name] for name in group})
+        return self._tasks[group[0]]
 
     def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
                  filename: str = "candidate.py") -> EvalResult:

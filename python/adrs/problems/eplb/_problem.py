@@ -108,6 +108,7 @@ class ExpertPlacementProblem(Problem):
         self.interval = int(interval)
         self.call_timeout = float(call_timeout)
         self.load_timeout = float(load_timeout)
+        self._task: JailTask | None = None
         if timing_repeats < 1 or timing_budget_s < 0:
             raise ValueError("timing_repeats must be at least 1 and timing_budget_s 0 or more")
         self.timing_budget_s = float(timing_budget_s)
@@ -136,8 +137,11 @@ class ExpertPlacementProblem(Problem):
     def jail_task(self, split: str) -> JailTask:
         """torch, and no loads: windows are sent one call at a time."""
         check_split(split)
-        return JailTask("adrs.problems.eplb._jail:EplbHandler", f"eplb/{self.threads}",
-                        {"threads": self.threads}, preload=("torch",))
+        if self._task is None:
+            self._task = JailTask("adrs.problems.eplb._jail:EplbHandler",
+                                  f"eplb/{self.threads}", {"threads": self.threads},
+                                  preload=("torch",))
+        return self._task
 
     def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
                  filename: str = "candidate.py") -> EvalResult:
