@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 
+from adrs import __version__
 from adrs.commands import Output
 
 # subcommand -> (module, one-line help)
@@ -30,14 +31,29 @@ class CommandError(Exception):
     """An error the user can fix; printed as one line."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C, with what the person should know (the run folder, how to go on)."""
+
+
+class _ArgumentError(Exception):
+    """A command line argparse refused (turned into one line, or JSON with --json)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _ArgumentError(f"{self.prog}: error: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="adrs", description="AI-Driven Research for Systems."
     )
+    parser.add_argument("--version", action="version", version=f"adrs {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
+        command.error = _Parser.error.__get__(command)  # type: ignore[method-assign]
         command.add_argument(
             "--json", action="store_true", help="print one JSON object for scripts"
         )
@@ -48,7 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(words)
+    except _ArgumentError as exc:
+        message = " ".join(str(exc).split())
+        if "--json" in words:
+            print(json.dumps({"error": message}))
+        else:
+            print(parser.format_usage().strip(), file=sys.stderr)
+            print(message, file=sys.stderr)
+        return 2
     module = importlib.import_module(args._module)
     try:
         output: Output = module.run(args)
@@ -57,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, str(exc))
     except OSError as exc:
         return _fail(args, f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except Interrupted as exc:
+        return _fail(args, str(exc), status=130)
     except KeyboardInterrupt:
         return _fail(args, "interrupted", status=130)
     try:

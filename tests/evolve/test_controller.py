@@ -15,6 +15,7 @@ from adrs.evolve._candidate import Candidate
 from adrs.evolve.controller import Controller
 from adrs.evolve.executor import ProblemSpec
 from adrs.evolve.generators import Proposal, ProposalContext
+from adrs.problems.toy import INITIAL_PROGRAM
 
 from .conftest import Reply, ScriptedServer, small_config
 
@@ -34,8 +35,19 @@ def test_mutator_run_improves_and_reports(tmp_path: Path) -> None:
     assert summary.best_train > summary.initial_train  # the mutator found something better
     assert summary.best_test is not None and summary.initial_test is not None
     assert summary.stopped == "budget reached"
-    assert (out / "best_program.py").read_text() == rows(
-        out, "program")[summary.best_id - 1][0]
+    best = (out / "best_program.py").read_text()
+    header = "".join(best.splitlines(keepends=True)[:3])
+    assert best == header + rows(out, "program")[summary.best_id - 1][0]
+    assert header == (
+        f"# adrs: the best program of the run {out} (toy)\n"
+        f"# candidate {summary.best_id}, a parent chain of "
+        f"{rows(out, 'generation')[summary.best_id - 1][0]} back to the initial program\n"
+        f"# train score {summary.best_train!r}; held-out test score {summary.best_test!r}\n")
+    # the diff column: a unified diff against the parent; the edits in generator_meta
+    diff, meta = rows(out, "diff, generator_meta")[summary.best_id - 1]
+    parent = rows(out, "parent_id")[summary.best_id - 1][0]
+    assert diff.startswith(f"--- candidate {parent}\n+++ proposal\n@@ ")
+    assert json.loads(meta)["edits"]
     saved = json.loads((out / "summary.json").read_text())
     assert saved["best_id"] == summary.best_id and len(saved["islands"]) == 2
     evaluated = [r for r in rows(out, "status, features, generator, eval_seq, island")
@@ -156,3 +168,38 @@ def test_llm_run_against_the_local_server(tmp_path: Path, server: ScriptedServer
         assert linked.fetchone()[0] == 0
         generators = {r[0] for r in conn.execute("SELECT generator FROM candidates")}
     assert generators == {"initial", "local"}
+
+
+class SameScore:
+    """Proposes variants that score exactly as their parent (an unused constant added)."""
+
+    name = "same"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def propose(self, parent, inspirations, context) -> Proposal:
+        self.count += 1
+        return Proposal(f"UNUSED_{self.count} = {self.count}\n" + INITIAL_PROGRAM,
+                        generator=self.name)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_tie_on_train_picks_one_best_everywhere(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    summary = Controller(ProblemSpec.registered("toy"), small_config(budget=6), out,
+                         generator=SameScore()).run()
+    scores = rows(out, "id, score")
+    top = max(score for _, score in scores if score is not None)
+    assert summary.best_id == min(cid for cid, score in scores if score == top) == 1
+    assert summary.best_test is not None  # the test split was scored for that one
+    saved = json.loads((out / "summary.json").read_text())
+    assert (saved["best_id"], saved["best_test"]) == (summary.best_id, summary.best_test)
+    assert f"# candidate {summary.best_id}," in (out / "best_program.py").read_text()
+    resumed = Controller.resume_run(out, budget=8).run()  # and after a resume, the same rule
+    scores = rows(out, "id, score")
+    top = max(score for _, score in scores if score is not None)
+    assert resumed.best_id == min(cid for cid, score in scores if score == top)
+    assert resumed.best_test is not None

@@ -78,19 +78,51 @@ def build_problem(args: argparse.Namespace) -> Problem:
     if args.scenario:
         options["scenarios"] = args.scenario
     options.update(parse_options(args.option))
-    problem_class_options = _accepted_options(args.problem)
-    for option in options:
-        if option not in problem_class_options:
-            flag = {"scenarios": "--scenario", "data": "--data", "fidelity": "--fidelity",
-                    "traces": "--traces"}.get(option, f"--option {option}")
-            raise ValueError(f"problem {args.problem!r} takes no option {flag}")
+    check_options(args.problem, options)
     return get_problem(args.problem, **options)
 
 
-def _accepted_options(name: str) -> set[str]:
+_FLAGS = {"scenarios": "--scenario", "data": "--data", "fidelity": "--fidelity",
+          "traces": "--traces"}
+
+
+def check_options(name: str, options: dict[str, Any]) -> None:
+    """Refuse an option the problem does not take, or a value of the wrong kind, naming
+    the option (and the ones it does take).
+
+    Raises:
+        ValueError: Unknown problem, unknown option, or a value of the wrong type.
+    """
     from adrs.problems._registry import problem_factory
 
-    return set(inspect.signature(problem_factory(name)).parameters)
+    parameters = inspect.signature(problem_factory(name)).parameters
+    known = [p for p in parameters if p != "self"]
+    for option, value in options.items():
+        flag = _FLAGS.get(option, f"--option {option}")
+        if option not in parameters:
+            raise ValueError(f"problem {name!r} takes no option {flag}; its options: "
+                             f"{', '.join(known)}")
+        default = parameters[option].default
+        kind = _kind_of(default)
+        if kind is not None and value is not None and not _fits(value, kind):
+            wanted = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+            raise ValueError(f"{flag}={value}: expected {wanted} (default {default!r})")
+
+
+def _kind_of(default: Any) -> type | None:
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float)):
+        return type(default)
+    return None
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:

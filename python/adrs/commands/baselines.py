@@ -29,14 +29,16 @@ def run(args: argparse.Namespace) -> Output:
         "split": args.split,
         "baselines": [{"name": n, "summary": s, **r.to_json()} for n, s, r in rows],
     }
-    first = rows[0][2].details if rows else {}
+    first = {"split": args.split, **(rows[0][2].details if rows else {})}
     columns = problem.summary_metrics
-    lines = [f"{problem.name} baselines on {describe_workload(first) if rows else args.split}",
+    widths = [max(len(c), 11) + 2 for c in columns]  # whole names: no truncated headers
+    lines = [f"{problem.name} baselines on {describe_workload(first)}",
              f"{'baseline':<28} {'score':>14} "
-             + "".join(f"{c[:15]:>16}" for c in columns) + f" {'time':>9}  summary"]
+             + "".join(f"{c:>{w}}" for c, w in zip(columns, widths)) + f" {'time':>9}  summary"]
     for name, summary, result in rows:
         if result.ok:
-            values = "".join(f"{result.metrics.get(c, float('nan')):>16.6g}" for c in columns)
+            values = "".join(f"{result.metrics.get(c, float('nan')):>{w}.6g}"
+                             for c, w in zip(columns, widths))
             lines.append(f"{name:<28} {result.score:>14.6f} {values} "
                          f"{result.seconds * 1e3:>7.1f}ms  {summary}")
         else:

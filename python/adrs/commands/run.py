@@ -68,7 +68,13 @@ def run(args: argparse.Namespace) -> Output:
         out = Path(args.out) if args.out else default_out_dir(spec.label)
         controller = Controller(spec, config, out, progress=progress, argv=argv,
                                 unsafe_no_sandbox=args.unsafe_no_sandbox)
-    summary = controller.run()
+    try:
+        summary = controller.run()
+    except KeyboardInterrupt:
+        from adrs.cli import Interrupted
+
+        raise Interrupted(f"interrupted; the run is in {controller.out_dir} (continue with: "
+                          f"adrs run --resume --out {controller.out_dir})") from None
     return Output(_text(summary), summary.to_json())
 
 
@@ -124,6 +130,9 @@ def _resolve(target: str, options: dict[str, Any],
     from adrs.evolve.executor import ProblemSpec
 
     if target in problem_names():
+        from adrs.commands._problem_args import check_options
+
+        check_options(target, options)
         return ProblemSpec.registered(target, **options), None
     folder = Path(target)
     if folder.is_dir():

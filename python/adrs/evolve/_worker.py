@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         conn.send(("ready", {"seconds": time.perf_counter() - started, "warm": warm,
                              "layers": runner.layers.to_json(), "pid": os.getpid()}))
     except BaseException as exc:  # noqa: BLE001 - report any failure to build, then stop
-        conn.send(("failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        first = " ".join(str(exc).split()) or type(exc).__name__
+        what = first if isinstance(exc, (ValueError, OSError)) else \
+            f"{type(exc).__name__}: {first}"
+        traceback.print_exc()  # into workers.log
+        conn.send(("failed", what))
         return 1
     from adrs.evolve.executor import serve_jobs
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections import defaultdict, deque
@@ -193,6 +194,16 @@ class Controller:
         return asyncio.run(self._run())
 
     async def _run(self) -> RunSummary:
+        created = not self.out_dir.exists()
+        try:
+            return await self._run_in_folder()
+        except BaseException:
+            # a start that failed before the run's database existed leaves nothing behind
+            if created and not (self.out_dir / DB_NAME).exists():
+                shutil.rmtree(self.out_dir, ignore_errors=True)
+            raise
+
+    async def _run_in_folder(self) -> RunSummary:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         db_path = self.out_dir / DB_NAME
         if self.resume and not db_path.is_file():
@@ -334,7 +345,10 @@ class Controller:
             self._quick_scores.append(candidate.quick_score)
         if candidate.scored:
             self.islands.tell(candidate)
-            if self._best is None or candidate.score > self._best.score:  # type: ignore[operator]
+            best = self._best
+            # ties go to the lower id, as Database.best() breaks them: one best everywhere
+            if best is None or candidate.score > best.score or (  # type: ignore[operator]
+                    candidate.score == best.score and candidate.id < best.id):
                 self._best = candidate
 
     # -- the loop ---------------------------------------------------------------------
@@ -433,6 +447,8 @@ class Controller:
             self._errors[parent.id].append(error)
             self._waste()
             return
+        meta["edits"] = cap_text(safe_text(proposal.diff or ""), self.config.max_text_chars)
+        common["diff"] = unified_diff(parent, program)
         digest = program_hash(program)
         original = self._hashes.get(digest)
         if original is not None:
@@ -543,10 +559,19 @@ class Controller:
     def _report(self) -> None:
         self.progress.update(self._stats())
 
-    def _write_best(self) -> None:
+    def _write_best(self, test_score: float | None = None) -> None:
         if self._best is None:
             return
-        _atomic_write(self.out_dir / BEST_NAME, self._best.program)
+        _atomic_write(self.out_dir / BEST_NAME, self._best_text(self._best, test_score))
+
+    def _best_text(self, best: Candidate, test_score: float | None) -> str:
+        """The best program, under a header that says what it is."""
+        test = "not scored yet" if test_score is None else f"{test_score!r}"
+        header = (f"# adrs: the best program of the run {self.out_dir} ({self.spec.label})\n"
+                  f"# candidate {best.id}, a parent chain of {best.generation} back to the "
+                  "initial program\n"
+                  f"# train score {best.score!r}; held-out test score {test}\n")
+        return header + best.program
 
     async def _final_tests(self) -> None:
         """Score the best and the initial program on the held-out test split."""
@@ -580,7 +605,7 @@ class Controller:
         best_path = None
         if best is not None:
             best_path = str(self.out_dir / BEST_NAME)
-            _atomic_write(Path(best_path), best.program)
+            _atomic_write(Path(best_path), self._best_text(best, best.test_score))
         stopped = self._stopped or ("budget reached" if self._counted() >= self.config.budget
                                     else "no more work")
         summary = RunSummary(
@@ -594,6 +619,16 @@ class Controller:
             stopped=stopped, islands=self.islands.summary(), best_program_path=best_path)
         _atomic_write(self.out_dir / SUMMARY_NAME, json.dumps(summary.to_json(), indent=2))
         return summary
+
+
+def unified_diff(parent: Candidate, program: str) -> str:
+    """The change from the parent's program, as a unified diff."""
+    import difflib
+
+    lines = difflib.unified_diff(parent.program.splitlines(keepends=True),
+                                 program.splitlines(keepends=True),
+                                 fromfile=f"candidate {parent.id}", tofile="proposal")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
 def _holds_run(path: Path) -> bool:

@@ -248,8 +248,10 @@ class LocalExecutor:
                                        f"{worker.process.wait()} while starting")
         if kind != "ready":
             self.close(extra=[worker])
+            # the first line says what and where; the traceback is in workers.log
+            first = str(payload).strip().splitlines()[0] if str(payload).strip() else "?"
             raise ValueError(f"problem {self.spec.label!r}: an evaluation worker could not "
-                             f"build it: {str(payload).strip()}")
+                             f"build it: {first}")
         return payload
 
     def close(self, extra: Sequence[_Worker] = ()) -> None:

@@ -152,6 +152,7 @@ class ToyProblem(Problem):
             score=-mse,
             metrics={"mse": mse, "max_abs_error": float(errors.max())},
             feedback="\n".join(lines),
+            details={"split": split, "data": "built-in points"},
             seconds=time.perf_counter() - started,
         )
 
