@@ -229,12 +229,15 @@ class _SlowServer:
                 time.sleep(delay)
                 with lock:
                     server.active -= 1
-                prompt = request["messages"][1]["content"]
-                # a valid, new program every time: the current one plus a unique line
-                current = prompt.split("```python\n", 1)[1].split("\n```", 1)[0]
-                new = current.replace("# EVOLVE-BLOCK-END",
-                                      f"VARIANT_{number} = {number}\n# EVOLVE-BLOCK-END")
-                content = f"A variant.\n```python\n{new}\n```"
+                if len(request["messages"]) < 2:  # the run's check of the model
+                    content = "OK"
+                else:
+                    prompt = request["messages"][1]["content"]
+                    # a valid, new program every time: the current one plus a unique line
+                    current = prompt.split("```python\n", 1)[1].split("\n```", 1)[0]
+                    new = current.replace("# EVOLVE-BLOCK-END",
+                                          f"VARIANT_{number} = {number}\n# EVOLVE-BLOCK-END")
+                    content = f"A variant.\n```python\n{new}\n```"
                 data = json.dumps({
                     "id": f"c{number}", "object": "chat.completion", "created": 0,
                     "model": "slow", "choices": [{"index": 0, "finish_reason": "stop",

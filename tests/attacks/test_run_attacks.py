@@ -244,6 +244,7 @@ def hostile_run(tmp_path: Path, hostile_home: Path, isolated: None, server: Scri
         sandbox: {timeout_s: 8, cpu_s: 4, memory_mb: 512, tmp_mb: 64, max_processes: 64}
     """))
     programs = attacks(run, models, hostile_home, int(server.base_url.split(":")[2][:-3]))
+    server.script.append(Reply("OK"))  # the check of the model before the first proposal
     server.script.extend(Reply(fenced(p)) for p in programs.values())
     server.script.extend(Reply(fenced(p)) for p in BROKEN_REPLIES.values())
     counter = iter(range(10**6))

@@ -194,6 +194,10 @@ class GeneratorConfig:
         diff_mode: Ask for SEARCH/REPLACE blocks (True) or for full programs (False);
             both are accepted either way.
         max_program_chars: A proposed program longer than this is unusable.
+        max_failed_calls_in_a_row: Stop the run (exit status 2) after this many model
+            calls in a row failed, naming the endpoint and the last error.
+        check_models: Ask each model for one token before the first proposal; a run
+            whose models all fail to answer does not start.
     """
 
     kind: str = "auto"
@@ -204,6 +208,8 @@ class GeneratorConfig:
     backoff_max_s: float = 60.0
     diff_mode: bool = True
     max_program_chars: int = 200_000
+    max_failed_calls_in_a_row: int = 20
+    check_models: bool = True
 
 
 @dataclass(frozen=True)
@@ -510,6 +516,8 @@ def _validate(config: RunConfig, where: str) -> None:
          "is llm but generator.models is empty")
     need(gen.max_in_flight >= 0, "generator.max_in_flight", "must be 0 (automatic) or more")
     need(gen.retries >= 0, "generator.retries", "must be 0 or more")
+    need(gen.max_failed_calls_in_a_row >= 1, "generator.max_failed_calls_in_a_row",
+         "must be at least 1")
     need(gen.backoff_s >= 0 and gen.backoff_max_s >= 0, "generator", "backoffs must be >= 0")
     for i, model in enumerate(gen.models):
         need(bool(model.name), f"generator.models[{i}].name", "must not be empty")

@@ -108,6 +108,11 @@ class RunSummary:
         }
 
 
+class ModelsFailing(ValueError):
+    """The models do not answer: the run stops (or does not start), naming the endpoint
+    and the last error."""
+
+
 @dataclass
 class _Pending:
     """A queued candidate the controller waits for."""
@@ -219,9 +224,12 @@ class Controller:
             # workers first: a problem that cannot be built leaves no database behind
             warm = executor.start()
             self._check_isolation(warm)
+            check_calls = await self._check_models(generator)
             self.db = Database(db_path)
             try:
                 self._setup(problem, generator, executor, warm)
+                if check_calls:
+                    self.db.add_calls(check_calls)
                 status = "interrupted"
                 try:
                     await self._loop()
@@ -230,12 +238,32 @@ class Controller:
                 finally:
                     self.db.finish_run(f"stopped: {self._stopped}" if self._stopped
                                        else status)
-                return self._finish()
+                summary = self._finish()
+                if self._fatal:
+                    raise ModelsFailing(self._fatal)
+                return summary
             finally:
                 self.db.close()
         finally:
             executor.close()
             await generator.aclose()
+
+    async def _check_models(self, generator: Generator) -> list[Any]:
+        """One cheap request per model before the first proposal: name the ones that do
+        not answer, and refuse to start when none does.
+
+        Raises:
+            ModelsFailing: No model answered.
+        """
+        check = getattr(generator, "check", None)
+        if check is None or not self.config.generator.check_models:
+            return []
+        problems, calls = await check()
+        if problems and len(problems) == len(self.config.generator.models):
+            raise ModelsFailing("no model answers: " + "; ".join(problems))
+        for problem in problems:
+            self.progress.message(f"warning: {problem}")
+        return calls
 
     def _check_isolation(self, warm: Mapping[str, Any]) -> Layers | None:
         """Say which jail layers are active; refuse a model-driven run without isolation.
@@ -307,6 +335,8 @@ class Controller:
             lambda: deque(maxlen=_RECENT_ERRORS))
         self._quick_scores: list[float] = []
         self._wasted_in_a_row = 0
+        self._failed_calls = 0
+        self._fatal = ""
         self._stopped = ""
         self._session_done = 0
         self._best: Candidate | None = None
@@ -431,6 +461,7 @@ class Controller:
         for call in proposal.calls:
             self._tokens += call.prompt_tokens + call.completion_tokens
             self._cost += call.cost_usd
+            self._count_call(call)
         error = proposal.error
         program = proposal.program or ""
         if not isinstance(program, str):
@@ -464,6 +495,24 @@ class Controller:
         self._submit(Candidate(cid, program, parent.id, selection.island,
                                parent.generation + 1, generator=proposal.generator,
                                diff=proposal.diff))
+
+    def _count_call(self, call: Any) -> None:
+        """Stop the run when the models keep failing (a refused connection, a 500...)."""
+        if call.error is None:
+            self._failed_calls = 0
+            return
+        self._failed_calls += 1
+        limit = self.config.generator.max_failed_calls_in_a_row
+        if self._failed_calls >= limit and not self._fatal:
+            from adrs.evolve.generators.openai_ensemble import endpoint, reason_of
+
+            model = next((m for m in self.config.generator.models if m.name == call.model),
+                         None)
+            where = endpoint(model) if model is not None else f"model {call.model!r}"
+            self._fatal = (f"{where}: {reason_of(call.error)}, {self._failed_calls} calls "
+                           "in a row")
+            self._stopped = self._stopped or self._fatal
+            self.progress.message(f"stopping: {self._fatal}")
 
     def _waste(self) -> None:
         self._wasted_in_a_row += 1

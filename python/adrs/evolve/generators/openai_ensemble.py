@@ -65,6 +65,25 @@ class OpenAIEnsemble:
             await client.close()
         self._clients.clear()
 
+    async def check(self) -> tuple[list[str], list[LLMCall]]:
+        """Ask every model for one token, once, before a run starts.
+
+        Returns:
+            A line for each model that did not answer (``model 'x' at URL: reason``), and
+            the calls made (for the run's accounting).
+        """
+        problems: list[str] = []
+        calls: list[LLMCall] = []
+        rng = random.Random(0)
+        for index, model in enumerate(self.models):
+            # retried like any request: a rate limit at start is no reason not to start
+            _, made = await self._complete(
+                index, [{"role": "user", "content": "Reply with OK."}], rng, max_tokens=1)
+            calls += made
+            if made and made[-1].error is not None and made[-1].error != "empty reply":
+                problems.append(f"{endpoint(model)}: {reason_of(made[-1].error)}")
+        return problems, calls
+
     async def propose(self, parent: Candidate, inspirations: Sequence[Candidate],
                       context: ProposalContext) -> Proposal:
         """See :class:`adrs.evolve.generators.Generator`."""
@@ -91,7 +110,8 @@ class OpenAIEnsemble:
                         seconds=time.perf_counter() - started)
 
     async def _complete(self, index: int, messages: list[dict[str, str]],
-                        rng: random.Random) -> tuple[str | None, list[LLMCall]]:
+                        rng: random.Random, **overrides: Any
+                        ) -> tuple[str | None, list[LLMCall]]:
         model = self.models[index]
         calls: list[LLMCall] = []
         for attempt in range(self.config.retries + 1):
@@ -99,7 +119,7 @@ class OpenAIEnsemble:
             try:
                 response = await self._client(index).chat.completions.create(
                     model=model.name, messages=messages,  # type: ignore[arg-type]
-                    **_sampling(model))
+                    **{**_sampling(model), **overrides})
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as exc:
                 calls.append(LLMCall(model.name, attempt, began, time.perf_counter() - clock,
@@ -134,6 +154,21 @@ class OpenAIEnsemble:
         if asked is not None:
             delay = max(delay, asked)
         return min(delay, self.config.backoff_max_s)
+
+
+def endpoint(model: ModelConfig) -> str:
+    """``model 'x' at URL``, as messages name a model."""
+    return f"model {model.name!r} at {model.base_url or 'https://api.openai.com/v1'}"
+
+
+def reason_of(error: str) -> str:
+    """A call's error without the client's exception name: ``connection refused``,
+    ``HTTP 500: ...``."""
+    kind, _, rest = error.partition(": ")
+    if kind.endswith(")") and "(" in kind:  # "InternalServerError (500)"
+        status = kind[kind.rindex("(") + 1:-1]
+        return f"HTTP {status}: {rest}" if rest else f"HTTP {status}"
+    return rest or error
 
 
 def _key(model: ModelConfig) -> str:
@@ -179,4 +214,29 @@ def _describe(exc: Exception) -> str:
     status = getattr(exc, "status_code", None)
     kind = type(exc).__name__
     message = " ".join(str(exc).split())[:300]
+    if isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
+        reason = _root_cause(exc)
+        if reason:
+            return f"{kind}: {reason}"
     return f"{kind} ({status}): {message}" if status else f"{kind}: {message}"
+
+
+_REASONS = ((ConnectionRefusedError, "connection refused"),
+            (ConnectionResetError, "connection reset"),
+            (TimeoutError, "connection timed out"))
+
+
+def _root_cause(exc: BaseException) -> str:
+    """What went wrong under the client's "Connection error.": "connection refused",
+    "name or service not known"..."""
+    seen = set()
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        if id(exc) in seen:
+            break
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    for kind, reason in _REASONS:
+        if isinstance(exc, kind):
+            return reason
+    text = " ".join(str(exc).split())
+    return text.split("] ", 1)[-1][:200] if text else type(exc).__name__
