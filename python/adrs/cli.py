@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from adrs import __version__
-from adrs.commands import Output
+from adrs.commands import Interrupted, Output
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,10 +29,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 class CommandError(Exception):
     """An error the user can fix; printed as one line."""
-
-
-class Interrupted(Exception):
-    """Ctrl-C, with what the person should know (the run folder, how to go on)."""
 
 
 class _ArgumentError(Exception):

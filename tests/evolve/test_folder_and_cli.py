@@ -124,7 +124,9 @@ def test_run_builtin_with_progress_and_text(tmp_path: Path, monkeypatch: pytest.
                  "--option", "points=16"]) == 0
     captured = capsys.readouterr()
     assert "best program: adrs-runs/toy-" in captured.out
-    assert "train score:" in captured.out and "test score:" in captured.out
+    lines = captured.out.splitlines()
+    assert lines[1].split() == ["train", "held-out", "test"]
+    assert lines[2].startswith("  best (candidate ") and lines[3].startswith("  initial program")
     assert "10/10 evaluated" in captured.err  # the progress line (not a TTY: whole lines)
     assert len(list((tmp_path / "adrs-runs").iterdir())) == 1
 

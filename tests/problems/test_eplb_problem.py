@@ -194,8 +194,10 @@ def test_cli_evaluates_a_program_file(history, tmp_path, capsys):
     assert status == 0 and out["ok"] and out["details"]["windows"] == 3
     status = main(["eval", "eplb", "--baseline", "published", "--fidelity", "corrected"])
     assert status == 2
-    assert capsys.readouterr().err.strip() == \
-        "adrs eval: error: problem 'eplb' takes no option --fidelity"
+    assert capsys.readouterr().err.strip() == (
+        "adrs eval: error: problem 'eplb' takes no option --fidelity; its options: data, "
+        "num_replicas, num_groups, num_nodes, num_gpus, interval, call_timeout, threads, "
+        "check_groups, load_timeout, timing_budget_s, timing_repeats")
 
 
 def test_missing_history_is_named(tmp_path):
@@ -290,3 +292,17 @@ def test_data_fetch_names_what_went_wrong(server, tmp_path, capsys):
         f"adrs data: error: {server}/other.json does not look like the dataset (no "
         '"load_history" near its start)')
     assert list(out.iterdir()) == []
+
+
+def test_data_fetch_takes_a_local_path(tmp_path, capsys):
+    records = generate_records(LoadModel(num_layers=4, num_experts=16, tokens=64), 8, seed=2)
+    source = tmp_path / "copy.json"
+    write_load_history(source, records)
+    out = tmp_path / "data"
+    assert main(["data", "fetch", "eplb", "--url", str(source), "--out", str(out)]) == 0
+    assert (out / "expert-load.json").read_bytes() == source.read_bytes()
+    capsys.readouterr()
+    assert main(["data", "fetch", "eplb", "--url", str(tmp_path / "none.json"),
+                 "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"adrs data: error: --url {tmp_path / 'none.json'}: no such file")

@@ -222,3 +222,15 @@ def test_problem_contract(spot, spot_multi):
         spot.evaluate_baseline("greedy", "dev")
     with pytest.raises(ValueError, match="unknown fidelity 'exact'"):
         get_problem("spot", fidelity="exact")
+
+
+def test_the_first_policy_of_the_docs_works_as_written(spot, jail):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "spot.md").read_text()
+    section = text.split("## Writing a first policy", 1)[1]
+    program = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    result = spot.evaluate(program, "quick", jail)
+    assert result.ok, result.error
+    assert result.metrics["minus_avg_cost"] == -result.metrics["avg_cost"]

@@ -6,6 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class Interrupted(Exception):
+    """Ctrl-C, with what the person should know (the run folder, how to go on). Here, not
+    in ``adrs.cli``: ``python -m adrs.cli`` runs that module as ``__main__``."""
+
+
 @dataclass(frozen=True)
 class Output:
     """What a subcommand produced: text for people, data for ``--json``."""

@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("fetch",), help="fetch: download a dataset")
     parser.add_argument("dataset", choices=sorted(DATASETS), metavar="NAME",
                         help=f"one of: {', '.join(sorted(DATASETS))}")
-    parser.add_argument("--url", help="download from here instead (a mirror, a local copy)")
+    parser.add_argument("--url", help="download from here instead: a mirror's URL, or a "
+                                      "local copy (a path or a file:// URL)")
     parser.add_argument("--out", metavar="DIR",
                         help="folder to save into (default: $ADRS_DATA_DIR, else ./data)")
 
@@ -54,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> Output:
     dataset = DATASETS[args.dataset]
     url = args.url or dataset.url
+    if "://" not in url:  # a plain local path: the file itself
+        local = Path(url).expanduser().resolve()
+        if not local.is_file():
+            raise FileNotFoundError(f"--url {url}: no such file")
+        url = local.as_uri()
     folder = Path(args.out or os.environ.get("ADRS_DATA_DIR") or "data").expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / dataset.file_name

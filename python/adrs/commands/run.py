@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> Output:
     try:
         summary = controller.run()
     except KeyboardInterrupt:
-        from adrs.cli import Interrupted
+        from adrs.commands import Interrupted
 
         raise Interrupted(f"interrupted; the run is in {controller.out_dir} (continue with: "
                           f"adrs run --resume --out {controller.out_dir})") from None
@@ -162,10 +162,7 @@ def _text(summary: Any) -> str:
         lines.append(f"best program: {summary.best_program_path} (candidate {summary.best_id})")
     else:
         lines.append("no program was scored")
-    lines.append(f"  train score: {fmt(summary.best_train)}  "
-                 f"(initial program: {fmt(summary.initial_train)})")
-    lines.append(f"  test score:  {fmt(summary.best_test)}  "
-                 f"(initial program: {fmt(summary.initial_test)})")
+    lines += _comparison_lines(summary, fmt)
     lines.append(f"evaluated {counts['evaluated'] + counts['failed']}/{summary.budget} "
                  f"(failed {counts['failed']}), duplicates {counts['duplicate']}, unusable "
                  f"{counts['invalid']} in {summary.seconds:.1f} s "
@@ -178,3 +175,41 @@ def _text(summary: Any) -> str:
     lines.append(f"run folder: {summary.out_dir} "
                  f"(continue with: adrs run --resume --out {summary.out_dir})")
     return "\n".join(lines)
+
+
+def _comparison_lines(summary: Any, fmt: Any) -> list[str]:
+    """The best program beside the initial one and the state of the art, train and
+    held-out test, with the constraint metrics, and a verdict in words."""
+    rows = list(summary.comparison)
+    if not rows:
+        return [f"  train score: {fmt(summary.best_train)}  (initial program: "
+                f"{fmt(summary.initial_train)})",
+                f"  test score:  {fmt(summary.best_test)}  (initial program: "
+                f"{fmt(summary.initial_test)})"]
+    constraints = [k for k in rows[0] if isinstance(rows[0][k], dict)]
+    labels = {"best": f"best (candidate {summary.best_id})", "initial": "initial program"}
+    names = [labels.get(r["role"], f"state of the art: {r['program']}") for r in rows]
+    width = max(len(n) for n in names) + 2
+    head = f"  {'':<{width}}{'train':>14}{'held-out test':>16}"
+    head += "".join(f"  {c} (train / test)" for c in constraints)
+    lines = [head]
+    for name, row in zip(names, rows):
+        line = f"  {name:<{width}}{fmt(row['train']):>14}{fmt(row['test']):>16}"
+        for c in constraints:
+            values = row[c]
+            line += f"  {fmt(values['train'])} / {fmt(values['test'])}".ljust(len(c) + 18)
+        lines.append(line.rstrip())
+    verdict = summary.beats_state_of_the_art
+    sota = next((r for r in rows if r["role"] == "state of the art"), None)
+    best = next((r for r in rows if r["role"] == "best"), None)
+    if sota is not None and best is not None:
+        for split, label in (("test", "held-out test"), ("train", "train")):
+            if verdict.get(split) is None:
+                continue
+            word = "beats" if verdict[split] else "does NOT beat"
+            lines.append(f"  on {label} the best program {word} the state of the art "
+                         f"({fmt(best[split])} vs {fmt(sota[split])})")
+            break
+    if summary.data:
+        lines.append(f"  scores on: {summary.data}")
+    return lines

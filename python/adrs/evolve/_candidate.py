@@ -27,7 +27,8 @@ class Candidate:
         feedback: The evaluator's text for the model.
         error: Why it failed or was unusable; None when fine.
         generator: Which generator made it (``initial``, ``mutator``, a model name...).
-        diff: The edit that produced it (SEARCH/REPLACE text, a mutation list...).
+        diff: The change from its parent, as a unified diff.
+        test_metrics: The problem's metrics on ``test``, when it was scored there.
     """
 
     id: int
@@ -45,6 +46,7 @@ class Candidate:
     error: str | None = None
     generator: str = ""
     diff: str | None = None
+    test_metrics: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def scored(self) -> bool:

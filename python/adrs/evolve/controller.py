@@ -56,6 +56,7 @@ BEST_NAME = "best_program.py"
 SUMMARY_NAME = "summary.json"
 _RECENT_ERRORS = 2
 _MAX_ATTEMPTS = 2  # evaluations started before a candidate counts as killing its evaluator
+_SOTA_JOB = -(1 << 62)  # the job id of the state of the art's evaluation at the end
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,10 @@ class RunSummary:
         stopped: Why the run ended (``budget reached``...).
         islands: Per-island members, cells, best.
         best_program_path: Where the best program was written.
+        data: Which workloads the scores come from (synthetic, or the real data's path).
+        comparison: The best program, the initial one and the problem's published state
+            of the art side by side: per row ``program``, ``train``, ``test`` and the
+            problem's constraint metrics on each split.
     """
 
     out_dir: str
@@ -95,6 +100,22 @@ class RunSummary:
     stopped: str
     islands: Sequence[Mapping[str, Any]] = field(default_factory=list)
     best_program_path: str | None = None
+    data: str | None = None
+    comparison: Sequence[Mapping[str, Any]] = field(default_factory=list)
+
+    @property
+    def beats_state_of_the_art(self) -> dict[str, bool | None]:
+        """Per split, whether the best program scores above the state of the art."""
+        rows = {row["role"]: row for row in self.comparison}
+        best, sota = rows.get("best"), rows.get("state of the art")
+        out: dict[str, bool | None] = {}
+        for split in ("train", "test"):
+            if best is None or sota is None or best.get(split) is None \
+                    or sota.get(split) is None:
+                out[split] = None
+            else:
+                out[split] = bool(best[split] > sota[split])
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,7 +125,9 @@ class RunSummary:
             "initial_train": self.initial_train, "initial_test": self.initial_test,
             "seconds": round(self.seconds, 3), "rate_per_hour": round(self.rate_per_hour, 1),
             "llm": dict(self.llm), "stopped": self.stopped, "islands": list(self.islands),
-            "best_program_path": self.best_program_path,
+            "best_program_path": self.best_program_path, "data": self.data,
+            "comparison": [dict(row) for row in self.comparison],
+            "beats_state_of_the_art": self.beats_state_of_the_art,
         }
 
 
@@ -337,6 +360,8 @@ class Controller:
         self._wasted_in_a_row = 0
         self._failed_calls = 0
         self._fatal = ""
+        self._data: str | None = self.db.get_meta("data")
+        self._reference_rows: dict[str, Any] = {}
         self._stopped = ""
         self._session_done = 0
         self._best: Candidate | None = None
@@ -496,6 +521,17 @@ class Controller:
                                parent.generation + 1, generator=proposal.generator,
                                diff=proposal.diff))
 
+    def _note_data(self, details: Mapping[str, Any]) -> None:
+        """Remember once which workloads score the run (for its summary)."""
+        if self._data is not None:
+            return
+        source = details.get("traces") or details.get("data")
+        if not source:
+            return
+        fidelity = details.get("fidelity")
+        self._data = f"{source}, {fidelity} fidelity" if fidelity else str(source)
+        self.db.set_meta("data", self._data)
+
     def _count_call(self, call: Any) -> None:
         """Stop the run when the models keep failing (a refused connection, a 500...)."""
         if call.error is None:
@@ -554,6 +590,7 @@ class Controller:
         features = dict(code_features(base.program, self._reference))
         if main is not None:
             features.update(main.features)
+            self._note_data(main.details)
         self._eval_seq += 1
         status = "failed" if error else "evaluated"
         score = train.score if train is not None else None
@@ -623,27 +660,73 @@ class Controller:
         return header + best.program
 
     async def _final_tests(self) -> None:
-        """Score the best and the initial program on the held-out test split."""
-        if not self.config.evaluate_test:
+        """Score the best and the initial program on the held-out test split, and the
+        problem's published state of the art on both splits (for the comparison)."""
+        splits = ("train", "test") if self.config.evaluate_test else ("train",)
+        jobs: dict[int, Any] = {}
+        if self.config.evaluate_test:
+            for candidate in (self._best, self._initial):
+                if candidate is not None and candidate.scored and candidate.test_score is None:
+                    jobs[-candidate.id] = candidate
+        sota = getattr(self.problem, "state_of_the_art", None)
+        if sota is not None:
+            jobs[_SOTA_JOB] = sota
+        if not jobs:
             return
-        targets = {c.id: c for c in (self._best, self._initial)
-                   if c is not None and c.scored and c.test_score is None}
-        if not targets:
-            return
-        self.progress.message(f"scoring {len(targets)} program(s) on the test split")
-        for cid, candidate in targets.items():
-            self.executor.submit(EvalJob(-cid, candidate.program, ("test",)))
-        remaining = len(targets)
+        tested = sum(1 for job in jobs if job != _SOTA_JOB)
+        what = f"{tested} program(s) on the test split" if tested else ""
+        if sota is not None:
+            what += (" and " if what else "") + f"the state of the art ({sota})"
+        self.progress.message(f"scoring {what}")
+        for job_id, target in jobs.items():
+            if job_id == _SOTA_JOB:
+                program = self.problem.baseline(target).program
+                self.executor.submit(EvalJob(job_id, program, splits))
+            else:
+                self.executor.submit(EvalJob(job_id, target.program, ("test",)))
+        remaining = len(jobs)
         while remaining:
             for outcome in await self.executor.results():
                 remaining -= 1
+                if outcome.job_id == _SOTA_JOB:
+                    self._reference_rows = {
+                        split: result for split, result in outcome.results.items()
+                        if result.ok} if outcome.error is None else {}
+                    continue
                 test = outcome.results.get("test")
                 cid = -outcome.job_id
                 if outcome.error or test is None or test.error:
                     reason = outcome.error or (test.error if test else "no result")
                     self.progress.message(f"candidate {cid} failed on test: {reason}")
                     continue
-                self.db.set_test_score(cid, test.score)
+                self.db.set_test_score(cid, test.score, test.metrics)
+
+    def _comparison(self, best: Candidate | None,
+                    initial: Candidate | None) -> list[dict[str, Any]]:
+        """Rows of the summary's comparison: best, initial, state of the art."""
+        names = getattr(self.problem, "constraint_metrics", ())
+        rows = []
+        for role, candidate in (("best", best), ("initial", initial)):
+            if candidate is None:
+                continue
+            row: dict[str, Any] = {"role": role, "program": f"candidate {candidate.id}",
+                                   "train": candidate.score, "test": candidate.test_score}
+            for name in names:
+                row[name] = {"train": candidate.metrics.get(name),
+                             "test": candidate.test_metrics.get(name)}
+            rows.append(row)
+        sota = getattr(self.problem, "state_of_the_art", None)
+        if sota is not None and self._reference_rows:
+            train, test = self._reference_rows.get("train"), self._reference_rows.get("test")
+            row = {"role": "state of the art", "program": sota,
+                   "summary": self.problem.baseline(sota).summary,
+                   "train": train.score if train else None,
+                   "test": test.score if test else None}
+            for name in names:
+                row[name] = {"train": train.metrics.get(name) if train else None,
+                             "test": test.metrics.get(name) if test else None}
+            rows.append(row)
+        return rows
 
     def _finish(self) -> RunSummary:
         stats = self._stats()
@@ -665,7 +748,8 @@ class Controller:
             initial_train=initial.score if initial else None,
             initial_test=initial.test_score if initial else None,
             seconds=elapsed, rate_per_hour=stats.rate_per_hour, llm=self.db.llm_totals(),
-            stopped=stopped, islands=self.islands.summary(), best_program_path=best_path)
+            stopped=stopped, islands=self.islands.summary(), best_program_path=best_path,
+            data=self._data, comparison=self._comparison(best, initial))
         _atomic_write(self.out_dir / SUMMARY_NAME, json.dumps(summary.to_json(), indent=2))
         return summary
 

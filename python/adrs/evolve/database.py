@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     score REAL,
     quick_score REAL,
     test_score REAL,
+    test_metrics TEXT NOT NULL DEFAULT '{{}}',
     metrics TEXT NOT NULL DEFAULT '{{}}',
     features TEXT NOT NULL DEFAULT '{{}}',
     feedback TEXT NOT NULL DEFAULT '',
@@ -86,7 +87,7 @@ CREATE TABLE IF NOT EXISTS llm_calls (
 
 _CANDIDATE_COLUMNS = ("id, program, parent_id, island, generation, status, score, "
                       "quick_score, test_score, metrics, features, feedback, error, "
-                      "generator, diff")
+                      "generator, diff, test_metrics")
 
 
 class Database:
@@ -114,10 +115,12 @@ class Database:
         version = self.get_meta("schema_version")
         if version is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
-        elif version == 1:  # version 2 counts evaluation attempts
+        elif version == 1:  # version 2 counts evaluation attempts, keeps test metrics
             with self.transaction() as conn:
                 conn.execute("ALTER TABLE candidates ADD COLUMN eval_attempts INTEGER "
                              "NOT NULL DEFAULT 0")
+                conn.execute("ALTER TABLE candidates ADD COLUMN test_metrics TEXT "
+                             "NOT NULL DEFAULT '{}'")
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                              ("schema_version", json.dumps(SCHEMA_VERSION)))
         elif version != SCHEMA_VERSION:
@@ -275,10 +278,12 @@ class Database:
                                  (candidate_id,)).fetchone()
         return int(row[0]) if row else 0
 
-    def set_test_score(self, candidate_id: int, score: float | None) -> None:
+    def set_test_score(self, candidate_id: int, score: float | None,
+                       metrics: Mapping[str, float] | None = None) -> None:
+        """Store a candidate's held-out test score (and its metrics there)."""
         with self.transaction() as conn:
-            conn.execute("UPDATE candidates SET test_score = ? WHERE id = ?",
-                         (_finite(score), candidate_id))
+            conn.execute("UPDATE candidates SET test_score = ?, test_metrics = ? WHERE id = ?",
+                         (_finite(score), _dumps(metrics or {}), candidate_id))
 
     # -- queries --------------------------------------------------------------------
 
@@ -352,12 +357,13 @@ class Database:
 
 def _candidate(row: tuple[Any, ...]) -> Candidate:
     (cid, program, parent_id, island, generation, status, score, quick_score, test_score,
-     metrics, features, feedback, error, generator, diff) = row
+     metrics, features, feedback, error, generator, diff, test_metrics) = row
     return Candidate(
         id=int(cid), program=program, parent_id=parent_id, island=int(island),
         generation=int(generation), status=status, score=score, quick_score=quick_score,
         test_score=test_score, metrics=json.loads(metrics), features=json.loads(features),
-        feedback=feedback, error=error, generator=generator, diff=diff)
+        feedback=feedback, error=error, generator=generator, diff=diff,
+        test_metrics=json.loads(test_metrics))
 
 
 def _finite(value: float | None) -> float | None:

@@ -40,6 +40,7 @@ from adrs.problems._base import EvalResult, Problem, check_split
 # how long past its time limit a worker may stay silent before it is killed
 WATCHDOG_GRACE_S = 60.0
 KILLED_ITS_EVALUATOR = "killed its evaluator"
+DESCRIBING_DETAILS = ("split", "data", "traces", "fidelity")
 
 
 @dataclass(frozen=True)
@@ -459,7 +460,10 @@ def evaluate_job(problem: Problem, runner: Any, job: EvalJob,
                 error = (f"the evaluator failed ({type(exc).__name__}: "
                          f"{' '.join(str(exc).split())[:2000]})")
                 break
-            results[split] = replace(result, details={})  # large; the search needs none
+            # the details are large; the search keeps only what says which data scored it
+            results[split] = replace(result, details={
+                k: v for k, v in result.details.items()
+                if k in DESCRIBING_DETAILS and isinstance(v, str)})
             if split == "quick" and job.quick_threshold is not None and (
                     not result.ok or not result.score >= job.quick_threshold):
                 break

@@ -91,6 +91,11 @@ class Problem(abc.ABC):
     description: str = ""
     # Metrics worth a column when results are shown side by side (adrs baselines).
     summary_metrics: tuple[str, ...] = ()
+    # The baseline that is the published state of the art, to compare a search's result
+    # with (None: the problem names none).
+    state_of_the_art: str | None = None
+    # Metrics that say what a result costs in constraints (shown beside the scores).
+    constraint_metrics: tuple[str, ...] = ()
 
     @property
     @abc.abstractmethod

@@ -83,6 +83,7 @@ class ExpertPlacementProblem(Problem):
     """
 
     name = "eplb"
+    state_of_the_art = "published"
     summary_metrics = ("balancedness", "balancedness_gpu", "median_seconds")
     failure_score = 0.0  # the reference's score for a failed candidate
 

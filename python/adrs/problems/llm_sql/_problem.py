@@ -95,6 +95,7 @@ class LlmSqlProblem(Problem):
     """
 
     name = "llm-sql"
+    state_of_the_art = "ggr"
     summary_metrics = ("hit_rate", "runtime_s", "lru_hit_rate")
     failure_score = FAILURE_SCORE
     # ranges of the features, for MAP-Elites axes named in a run's config

@@ -97,6 +97,7 @@ class TransactionSchedulingProblem(Problem):
     """
 
     name = "txn"
+    state_of_the_art = "best_known"
     summary_metrics = ("makespan_sum", "candidate_seconds")
     failure_score = FAILURE_SCORE
 

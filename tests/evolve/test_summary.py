@@ -1,0 +1,53 @@
+"""The end of a run says how the result compares with the published state of the art, on
+train and held-out test, at what constraint cost, and on which data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from adrs.cli import main
+from adrs.problems import get_problem
+
+
+def test_a_spot_run_compares_with_uniform_progress(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    args = ["run", "spot", "--budget", "8", "--workers", "1", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["data"] == "synthetic traces (seed 0), reference fidelity"
+    best, initial, sota = summary["comparison"]
+    assert [r["role"] for r in (best, initial, sota)] == ["best", "initial", "state of the art"]
+    problem = get_problem("spot")
+    for split in ("train", "test"):
+        reference = problem.evaluate_baseline("uniform_progress", split)
+        assert sota[split] == reference.score
+        assert sota["deadline_missed"][split] == reference.metrics["deadline_missed"]
+        seed = problem.evaluate_baseline("greedy", split)
+        assert initial[split] == seed.score
+        assert initial["deadline_missed"][split] == seed.metrics["deadline_missed"]
+        assert best["deadline_missed"][split] is not None
+    assert (best["train"], best["test"]) == (summary["best_train"], summary["best_test"])
+    assert summary["beats_state_of_the_art"] == {
+        split: best[split] > sota[split] for split in ("train", "test")}
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["comparison"] == summary["comparison"]
+
+
+def test_the_text_says_it_in_words(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   shared_dir: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "spot", "--budget", "4", "--workers", "1", "--out", str(out),
+                 "--data", str(shared_dir / "data")]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[1].split() == ["train", "held-out", "test", "deadline_missed", "(train", "/",
+                                "test)"]
+    assert lines[4].startswith("  state of the art: uniform_progress")
+    assert "-101.042" in lines[4]  # published Uniform Progress on the real traces
+    assert lines[5].startswith("  on held-out test the best program ")
+    assert "the state of the art (" in lines[5]
+    assert lines[6] == (f"  scores on: {shared_dir / 'data' / 'spot_traces.tar.gz'}, "
+                        "reference fidelity")
