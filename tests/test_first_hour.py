@@ -30,8 +30,8 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     (["run", "toy", "--option", "delay_ms=slow", "--budget", "2"],
      "--option delay_ms=slow: expected a number (default 0.0)"),
     (["eval", "toy", "--split", "nope"],
-     "adrs eval: error: argument --split: invalid choice: 'nope' (choose from 'train', "
-     "'test', 'quick')"),
+     ("adrs eval: error: argument --split: invalid choice: 'nope' (choose from 'train', "
+      "'test', 'quick')")),
     (["run", "--bogus"], "adrs: error: unrecognized arguments: --bogus"),
 ])
 def test_mistakes_are_one_json_line(argv: list[str], error: str, tmp_path: Path,

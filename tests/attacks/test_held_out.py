@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from adrs.problems import get_problem
 from adrs.problems.toy import ToyProblem
 

@@ -182,10 +182,10 @@ def _comparison_lines(summary: Any, fmt: Any) -> list[str]:
     held-out test, with the constraint metrics, and a verdict in words."""
     rows = list(summary.comparison)
     if not rows:
-        return [f"  train score: {fmt(summary.best_train)}  (initial program: "
-                f"{fmt(summary.initial_train)})",
-                f"  test score:  {fmt(summary.best_test)}  (initial program: "
-                f"{fmt(summary.initial_test)})"]
+        return [(f"  train score: {fmt(summary.best_train)}  (initial program: "
+                 f"{fmt(summary.initial_train)})"),
+                (f"  test score:  {fmt(summary.best_test)}  (initial program: "
+                 f"{fmt(summary.initial_test)})")]
     constraints = [k for k in rows[0] if isinstance(rows[0][k], dict)]
     labels = {"best": f"best (candidate {summary.best_id})", "initial": "initial program"}
     names = [labels.get(r["role"], f"state of the art: {r['program']}") for r in rows]
