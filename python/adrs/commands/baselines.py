@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Output:
     problem = build_problem(args)
+    problem.warm_jails = False  # one evaluation (or a few): start the jail at once
     rows = []
     runner = build_runner(args, lambda line: print(line, file=sys.stderr))
     try:

@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> Output:
     if (args.program is None) == (args.baseline is None):
         raise ValueError("give a PROGRAM.py or --baseline NAME (one of the two)")
     problem = build_problem(args)
+    problem.warm_jails = False  # one evaluation (or a few): start the jail at once
     source = None
     if args.program is not None:
         path = Path(args.program)

@@ -96,6 +96,9 @@ class Problem(abc.ABC):
     state_of_the_art: str | None = None
     # Metrics that say what a result costs in constraints (shown beside the scores).
     constraint_metrics: tuple[str, ...] = ()
+    # Whether a jail may spend its start warming up for many candidates (a search) rather
+    # than start at once for one (adrs eval sets it False).
+    warm_jails: bool = True
 
     @property
     @abc.abstractmethod

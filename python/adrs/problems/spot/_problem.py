@@ -134,9 +134,12 @@ class SpotProblem(Problem):
         arrays: dict[str, Any] = {}
         for member in group:
             arrays.update(pack(self.workload(member), member))
+        # a search's jail compiles our baselines first, so that candidates start warm; a
+        # one-shot evaluation (adrs eval) would only wait for it
+        warm = [b.program for b in self.baselines.values()] if self.warm_jails else []
         shared = {"splits": list(group), "fidelity": self.fidelity,
                   "multi_region": self.multi_region, "path": self.path,
-                  "warm_programs": [b.program for b in self.baselines.values()]}
+                  "warm_programs": warm}
         task = JailTask("adrs.problems.spot._jail:SpotHandler",
                         f"{self.name}/{group[0]}/{self.fidelity}/{self.path}", shared, arrays,
                         preload=("numba", "adrs.bridge"))
