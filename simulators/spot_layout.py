@@ -58,6 +58,8 @@ OBS_FIELDS = (
 
 MEM_SIZE = 64
 
+ON_DEMAND_PRICE = 3.06  # $/h, the reference's price for every device
+
 # Run status codes (RunStatus in the C++ header).
 STATUS_OK = 0
 STATUS_TRACE_OVERRUN = 1  # the job outlived the trace

@@ -59,6 +59,19 @@ def test_baselines_name_the_split_and_whole_columns(capsys: pytest.CaptureFixtur
     assert capsys.readouterr().out.splitlines()[0] == "toy baselines on quick (built-in points)"
 
 
+
+def test_corrected_fidelity_reports_its_late_penalty(shared_dir: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["eval", "spot", "--baseline", "uniform_progress", "--split", "quick", "--data",
+            str(shared_dir / "data"), "--json"]
+    assert main(argv + ["--fidelity", "corrected"]) == 0
+    corrected = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    reference = json.loads(capsys.readouterr().out)
+    assert corrected["metrics"]["late_penalty_usd"] == 0.0  # on time: nothing added
+    assert corrected["metrics"]["deadline_missed"] == 0
+    assert "late_penalty_usd" not in reference["metrics"]
+
 def test_ctrl_c_says_where_the_run_is_and_how_to_go_on(tmp_path: Path) -> None:
     out = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "adrs.cli", "run", "toy", "--budget",

@@ -175,6 +175,52 @@ def test_corrected_fidelity_bills_where_each_tick_ran(shared_dir, spot_multi):
     assert -160 < fixed.score < -40
 
 
+
+def _late_by(problem, run: int, ticks: int):
+    """The greedy baseline's quick runs, with run ``run`` moved to finish ``ticks`` past
+    its deadline: what a late candidate's runs look like to the judge."""
+    workload = problem.workload("quick")
+    runs = problem._simulate(workload, "greedy", "cpp")
+    runs["messages"] = [""] * len(workload)
+    gap = float(workload.traces.gap_seconds[workload.run_traces[workload.run_offsets[run]]])
+    deadline_tick = workload.scenarios_hours[run, 1] * 3600.0 / gap
+    runs["finish_tick"][run] = int(deadline_tick) + ticks
+    return problem._result(workload, runs, 0.0, "cpp-builtin", {}), gap
+
+
+def test_corrected_fidelity_prices_a_late_run_as_a_failed_job(shared_dir, spot):
+    corrected = get_problem("spot", data=shared_dir / "data", fidelity="corrected")
+    on_time = corrected.evaluate_baseline("greedy", "quick")
+    late, gap = _late_by(corrected, 0, 3)
+    hours_late = 3 * gap / 3600.0
+    penalty = 3.06 * (48.0 + hours_late)  # the job again on demand, and each hour late
+    assert late.metrics["deadline_missed"] == 1
+    assert late.metrics["late_penalty_usd"] == pytest.approx(penalty, rel=1e-12)
+    assert [r["late_penalty"] for r in late.details["runs"]] == [penalty] + [0.0] * 35
+    assert late.metrics["avg_cost"] == pytest.approx(on_time.metrics["avg_cost"] + penalty / 36)
+    assert late.feedback.splitlines()[0].endswith(
+        f"1 finished after the deadline, each priced as a failed job ({penalty:.2f} $ added "
+        "in all).")
+    later, _ = _late_by(corrected, 0, 6)
+    assert later.score < late.score < on_time.score
+    # reference keeps the reference rule: a late run costs what it used, nothing more
+    reference_late, _ = _late_by(spot, 0, 3)
+    assert reference_late.metrics["deadline_missed"] == 1
+    assert reference_late.score == spot.evaluate_baseline("greedy", "quick").score
+    assert "late_penalty_usd" not in reference_late.metrics
+    assert on_time.metrics["late_penalty_usd"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["spot", "spot-multi"])
+def test_the_description_states_the_lateness_rule_of_its_fidelity(name):
+    reference = get_problem(name).description
+    corrected = get_problem(name, fidelity="corrected").description
+    assert "not penalised beyond its cost (the reference rule)" in reference
+    assert "a failed job" not in reference
+    assert ("it costs what it spent, plus the whole job again on demand (duration x 3.06 $/h), "
+            "plus 3.06 $ per hour late") in corrected
+    assert "<<" not in reference + corrected
+
 def test_custom_traces_and_scenarios(shared_dir, tmp_path):
     import shutil
     import tarfile

@@ -26,7 +26,7 @@ from adrs.problems._base import Baseline, EvalResult, Problem, check_split, pack
 from adrs.problems.spot import _workloads as workloads
 from adrs.problems.spot._jail import RESULT_COLUMNS, pack
 from adrs.problems.spot._subset import check_policy_program
-from adrs.simulators.spot_layout import STATUS_NAMES, STATUS_OK
+from adrs.simulators.spot_layout import ON_DEMAND_PRICE, STATUS_NAMES, STATUS_OK
 
 _PROGRAMS = "adrs.problems.spot.programs"  # the bundled candidate programs
 
@@ -269,10 +269,15 @@ class SpotProblem(Problem):
             if failed.size > 1:
                 message += f" ({failed.size} of {len(workload)} runs failed)"
             return self._failed(message, workload, started, runs, path)
-        cost = runs["cost"]
-        score, metrics = self._aggregate(workload, cost)
         gaps = workload.traces.gap_seconds[workload.run_traces[workload.run_offsets[:-1]]]
-        late = runs["finish_tick"] * gaps > workload.scenarios_hours[:, 1] * 3600.0 + 1e-9
+        seconds_late = runs["finish_tick"] * gaps - workload.scenarios_hours[:, 1] * 3600.0
+        late = seconds_late > 1e-9
+        penalty = self.late_penalty(workload.scenarios_hours[:, 0],
+                                    np.where(late, seconds_late / 3600.0, 0.0))
+        cost = runs["cost"] + penalty
+        score, metrics = self._aggregate(workload, cost)
+        if self.fidelity == "corrected":
+            metrics["late_penalty_usd"] = float(penalty.sum())
         billed = np.maximum(runs["ticks"].sum(), 1)
         metrics.update({
             "runs": float(len(workload)),
@@ -285,8 +290,45 @@ class SpotProblem(Problem):
                     "spot_share": metrics["spot_share"]}
         feedback = self._feedback(workload, cost, late, metrics)
         details = self._details(workload, runs, path, late, timings)
+        if self.fidelity == "corrected":
+            for run, extra in zip(details["runs"], penalty):
+                run["late_penalty"] = float(extra)
         return EvalResult(score, metrics, features, feedback, None, details,
                           time.perf_counter() - started)
+
+    def late_penalty(self, duration_hours: np.ndarray, hours_late: np.ndarray) -> np.ndarray:
+        """What finishing late adds to a run's cost, in $ (zero for runs on time).
+
+        ``reference`` adds nothing: the reference evaluators score a late run by its cost
+        alone. ``corrected`` prices a miss as the Can't Be Late framing has it: a job past
+        its deadline is a failed job, so the user pays for the late run, then for the job
+        again on demand (``duration x 3.06 $/h``, the cost of the one policy sure to make
+        the deadline), plus ``3.06 $`` per hour late. A late run so always costs more than
+        running on demand from the start, and a later one more than an earlier one.
+
+        Args:
+            duration_hours: Each run's job length, hours.
+            hours_late: Each run's completion past its deadline, hours (0 when on time).
+        """
+        if self.fidelity != "corrected":
+            return np.zeros_like(hours_late)
+        return np.where(hours_late > 0, ON_DEMAND_PRICE * (duration_hours + hours_late), 0.0)
+
+    def _with_rules(self, description: str) -> str:
+        """The description with the rules of this fidelity filled in, so that the model
+        knows what a missed deadline costs before it is scored on it."""
+        if self.fidelity == "corrected":
+            lateness = ("A run that finishes after its deadline is a failed job: it costs "
+                        "what it spent, plus the whole job again on demand (duration x 3.06 "
+                        "$/h), plus 3.06 $ per hour late, so a miss is always worse than "
+                        "running on demand throughout.")
+            billing = "Each spot tick is billed at the price of the region it ran in."
+        else:
+            lateness = ("Finishing late is not penalised beyond its cost (the reference "
+                        "rule), but the safety net makes it rare.")
+            billing = ("The whole run is billed at the final region's first spot price (a "
+                       "quirk of the reference simulator, kept in `reference` fidelity).")
+        return description.replace("<<LATENESS>>", lateness).replace("<<BILLING>>", billing)
 
     def _failed(self, message: str, workload: workloads.Workload, started: float,
                 runs: dict[str, Any] | None = None, path: str = "") -> EvalResult:
@@ -367,7 +409,7 @@ class SingleRegionSpotProblem(SpotProblem):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return package_text("adrs.problems.spot", "description.md")
+        return self._with_rules(package_text("adrs.problems.spot", "description.md"))
 
     def _split_workload(self, split: str) -> workloads.Workload:
         return workloads.single_region_workload(self.traces, split)
@@ -388,7 +430,7 @@ class SingleRegionSpotProblem(SpotProblem):
         lines = [
             (f"combined score {metrics['combined_score']:.4f} = -mean {metrics['avg_cost']:.4f}"
             f" - 0.25 * std {metrics['std_cost']:.4f} over {len(workload)} runs; "
-            f"{int(metrics['deadline_missed'])} finished after the deadline."),
+            f"{_late_words(metrics)}."),
             "Mean cost ($) per scenario (duration:deadline:overhead hours) and zone:",
             "scenario        " + " ".join(f"{z:>18}" for z in zones),
         ]
@@ -415,7 +457,7 @@ class MultiRegionSpotProblem(SpotProblem):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return package_text("adrs.problems.spot", "description_multi.md")
+        return self._with_rules(package_text("adrs.problems.spot", "description_multi.md"))
 
     def _split_workload(self, split: str) -> workloads.Workload:
         return workloads.multi_region_workload(self.traces, split)
@@ -434,13 +476,20 @@ class MultiRegionSpotProblem(SpotProblem):
     def _feedback(self, workload: workloads.Workload, cost: np.ndarray, late: np.ndarray,
                   metrics: dict[str, float]) -> str:
         lines = [(f"score {metrics['combined_score']:.4f} = -mean of the per-scenario mean costs "
-                 f"over {len(workload)} runs; {int(metrics['deadline_missed'])} finished after "
-                 "the deadline."), "Mean cost ($) per scenario:"]
+                 f"over {len(workload)} runs; {_late_words(metrics)}."),
+                 "Mean cost ($) per scenario:"]
         for key, value in metrics.items():
             if key.startswith("avg_cost["):
                 lines.append(f"  {key[9:-1]:<26} {value:10.3f}")
         return "\n".join(lines)
 
+
+def _late_words(metrics: dict[str, float]) -> str:
+    words = f"{int(metrics['deadline_missed'])} finished after the deadline"
+    if metrics.get("late_penalty_usd"):
+        words += (f", each priced as a failed job ({metrics['late_penalty_usd']:.2f} $ "
+                  "added in all)")
+    return words
 
 
 def _messages(raw: Any, n_runs: int) -> list[str]:
