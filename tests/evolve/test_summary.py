@@ -51,3 +51,29 @@ def test_the_text_says_it_in_words(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "the state of the art (" in lines[5]
     assert lines[6] == (f"  scores on: {shared_dir / 'data' / 'spot_traces.tar.gz'}, "
                         "reference fidelity")
+
+
+def test_the_problems_words_on_the_gain_reach_the_summary(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    # llm-sql says "speed only" this way; the toy problem stands in, so that the run has
+    # a gain to explain whatever the machine's speed
+    from adrs.problems.toy import ToyProblem
+
+    def explain(self, best, initial):
+        return f"mse {initial['mse']:.3f} -> {best['mse']:.3f}"
+
+    monkeypatch.setattr(ToyProblem, "explain_gain", explain)
+    out = tmp_path / "run"
+    args = ["run", "toy", "--budget", "30", "--workers", "1", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    best, initial = summary["comparison"][:2]
+    assert best["train"] > initial["train"]
+    notes = summary["notes"]
+    assert notes[0].startswith("on train: mse ")
+    assert all(n.startswith(("on train: mse ", "on test: mse ")) for n in notes)
+    assert json.loads((out / "summary.json").read_text())["notes"] == notes
+    assert main([*args[:-2], "--out", str(tmp_path / "again")]) == 0
+    text = capsys.readouterr().out
+    assert f"  note {notes[0]}" in text.splitlines()

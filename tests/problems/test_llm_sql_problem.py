@@ -204,3 +204,18 @@ def test_cli_eval_and_baselines(shared_dir, capsys):
     out = capsys.readouterr().out
     assert "llm-sql baselines on quick" in out
     assert all(name in out for name in ("original", "ggr", "column_ggr"))
+
+
+def test_a_gain_from_runtime_alone_is_called_speed_only():
+    problem = LlmSqlProblem(timing_repeats=3)
+    initial = {"hit_rate": 0.7073, "runtime_s": 0.4}
+    assert problem.explain_gain({"hit_rate": 0.7073, "runtime_s": 0.1}, initial) == (
+        "the gain is speed only (hit rate unchanged at 0.7073): runtime down from 0.4000 s "
+        "to 0.1000 s (CPU time, median of 3 jailed runs)")
+    assert problem.explain_gain({"hit_rate": 0.70, "runtime_s": 0.1}, initial) == (
+        "the gain is speed only (hit rate DOWN from 0.7073 to 0.7000): runtime down from "
+        "0.4000 s to 0.1000 s (CPU time, median of 3 jailed runs)")
+    # a better order needs no words, nor does a slower program
+    assert problem.explain_gain({"hit_rate": 0.72, "runtime_s": 0.1}, initial) is None
+    assert problem.explain_gain({"hit_rate": 0.7073, "runtime_s": 0.5}, initial) is None
+    assert problem.explain_gain({}, initial) is None

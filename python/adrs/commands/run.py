@@ -210,6 +210,7 @@ def _comparison_lines(summary: Any, fmt: Any) -> list[str]:
             lines.append(f"  on {label} the best program {word} the state of the art "
                          f"({fmt(best[split])} vs {fmt(sota[split])})")
             break
+    lines += [f"  note {note}" for note in getattr(summary, "notes", ())]
     if summary.data:
         lines.append(f"  scores on: {summary.data}")
     return lines

@@ -83,6 +83,8 @@ class RunSummary:
         comparison: The best program, the initial one and the problem's published state
             of the art side by side: per row ``program``, ``train``, ``test`` and the
             problem's constraint metrics on each split.
+        notes: The problem's words on where the gain over the initial program comes from,
+            per split, when the score alone would mislead (llm-sql: speed only).
     """
 
     out_dir: str
@@ -102,6 +104,7 @@ class RunSummary:
     best_program_path: str | None = None
     data: str | None = None
     comparison: Sequence[Mapping[str, Any]] = field(default_factory=list)
+    notes: Sequence[str] = field(default_factory=list)
 
     @property
     def beats_state_of_the_art(self) -> dict[str, bool | None]:
@@ -128,6 +131,7 @@ class RunSummary:
             "best_program_path": self.best_program_path, "data": self.data,
             "comparison": [dict(row) for row in self.comparison],
             "beats_state_of_the_art": self.beats_state_of_the_art,
+            "notes": list(self.notes),
         }
 
 
@@ -728,6 +732,23 @@ class Controller:
             rows.append(row)
         return rows
 
+    def _gain_notes(self, best: Candidate | None, initial: Candidate | None) -> list[str]:
+        """The problem's explanation of the best program's gain, on each split it won."""
+        explain = getattr(self.problem, "explain_gain", None)
+        if explain is None or best is None or initial is None or best.id == initial.id:
+            return []
+        notes = []
+        for split, scores, metrics in (
+                ("train", (best.score, initial.score), (best.metrics, initial.metrics)),
+                ("test", (best.test_score, initial.test_score),
+                 (best.test_metrics, initial.test_metrics))):
+            if None in scores or scores[0] <= scores[1]:
+                continue
+            note = explain(metrics[0], metrics[1])
+            if note:
+                notes.append(f"on {split}: {note}")
+        return notes
+
     def _finish(self) -> RunSummary:
         stats = self._stats()
         self.progress.finish(stats)
@@ -749,7 +770,8 @@ class Controller:
             initial_test=initial.test_score if initial else None,
             seconds=elapsed, rate_per_hour=stats.rate_per_hour, llm=self.db.llm_totals(),
             stopped=stopped, islands=self.islands.summary(), best_program_path=best_path,
-            data=self._data, comparison=self._comparison(best, initial))
+            data=self._data, comparison=self._comparison(best, initial),
+            notes=self._gain_notes(best, initial))
         _atomic_write(self.out_dir / SUMMARY_NAME, json.dumps(summary.to_json(), indent=2))
         return summary
 

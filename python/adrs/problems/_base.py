@@ -163,6 +163,20 @@ class Problem(abc.ABC):
             self.__dict__["_in_process_runner"] = local
         return local
 
+    def explain_gain(self, best: Mapping[str, float],
+                     initial: Mapping[str, float]) -> str | None:
+        """Words on where a search's gain comes from, when its score alone would mislead
+        (the end of ``adrs run`` prints them beside the scores).
+
+        Args:
+            best: The best program's metrics on one split.
+            initial: The initial program's metrics on the same split.
+
+        Returns:
+            A sentence, or None when there is nothing to add (the default).
+        """
+        return None
+
     def baseline(self, name: str) -> Baseline:
         """Look a baseline up by name.
 
