@@ -78,3 +78,23 @@ def test_the_problems_words_on_the_gain_reach_the_summary(
     assert main([*args[:-2], "--out", str(tmp_path / "again")]) == 0
     text = capsys.readouterr().out
     assert f"  note {notes[0]}" in text.splitlines()
+
+
+def test_run_takes_fidelity_and_resume_keeps_it(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "run")
+    args = ["run", "spot", "--budget", "3", "--workers", "1", "--out", out, "--json"]
+    assert main([*args, "--fidelity", "corrected"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["data"] == "synthetic traces (seed 0), corrected fidelity"
+    sota = summary["comparison"][-1]
+    assert sota["train"] == get_problem("spot", fidelity="corrected").evaluate_baseline(
+        "uniform_progress").score
+    assert main(["run", "--resume", "--out", out, "--fidelity", "reference", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out) == {"error": (
+        "--fidelity=reference cannot change the run being resumed (it has "
+        "fidelity='corrected')")}
+    assert main(["run", "toy", "--fidelity", "corrected", "--out", str(tmp_path / "t"),
+                 "--json"]) == 2
+    assert json.loads(capsys.readouterr().out) == {"error": (
+        "problem 'toy' takes no option --fidelity; its options: points, delay_ms, busy_ms")}

@@ -86,6 +86,11 @@ _FLAGS = {"scenarios": "--scenario", "data": "--data", "fidelity": "--fidelity",
           "traces": "--traces"}
 
 
+def option_flag(option: str) -> str:
+    """How the user gave an option: its own flag (``--data``) or ``--option KEY``."""
+    return _FLAGS.get(option, f"--option {option}")
+
+
 def check_options(name: str, options: dict[str, Any]) -> None:
     """Refuse an option the problem does not take, or a value of the wrong kind, naming
     the option (and the ones it does take).
@@ -98,7 +103,7 @@ def check_options(name: str, options: dict[str, Any]) -> None:
     parameters = inspect.signature(problem_factory(name)).parameters
     known = [p for p in parameters if p != "self"]
     for option, value in options.items():
-        flag = _FLAGS.get(option, f"--option {option}")
+        flag = option_flag(option)
         if option not in parameters:
             raise ValueError(f"problem {name!r} takes no option {flag}; its options: "
                              f"{', '.join(known)}")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from adrs.commands import Output
-from adrs.commands._problem_args import parse_options
+from adrs.commands._problem_args import option_flag, parse_options
 from adrs.problems import problem_names
 
 
@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR",
                         help="real workloads for a built-in problem (e.g. ../shared/data); "
                              "same as --option data=DIR")
+    parser.add_argument("--fidelity", choices=("reference", "corrected"),
+                        help="simulator rules of spot and eplb: reference (default) or "
+                             "corrected; same as --option fidelity=...")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="problem option passed to the problem (repeatable), "
                              "e.g. --option data=DIR")
@@ -57,9 +60,7 @@ def run(args: argparse.Namespace) -> Output:
     else:
         if not args.target:
             raise ValueError("name a problem or a task folder (or --resume --out DIR)")
-        options = parse_options(args.option)
-        if args.data is not None:
-            options["data"] = str(Path(args.data).resolve())  # workers run elsewhere
+        options = _problem_options(args)
         spec, base = _resolve(args.target, options, progress)
         from adrs.evolve.config import load_config
 
@@ -78,6 +79,16 @@ def run(args: argparse.Namespace) -> Output:
     return Output(_text(summary), summary.to_json())
 
 
+def _problem_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The problem's options: --option KEY=VALUE, with --data and --fidelity folded in."""
+    options = parse_options(args.option)
+    if args.data is not None:
+        options["data"] = str(Path(args.data).resolve())  # workers run elsewhere
+    if args.fidelity is not None:
+        options["fidelity"] = args.fidelity
+    return options
+
+
 def _refuse_changes(args: argparse.Namespace, controller: Any) -> None:
     """Repeating the original command with --resume works; a flag that would change the
     stored run is refused, naming the old and the new value.
@@ -90,14 +101,12 @@ def _refuse_changes(args: argparse.Namespace, controller: Any) -> None:
     if args.seed is not None and args.seed != controller.config.seed:
         raise ValueError(f"--seed {args.seed} cannot change the seed of the run being resumed "
                          f"(it is {controller.config.seed})")
-    options = parse_options(args.option)
-    if args.data is not None:
-        options["data"] = str(Path(args.data).resolve())
+    options = _problem_options(args)
     stored = dict(controller.spec.options)
     stored.pop("name", None)
     for key, value in options.items():
         if key not in stored or stored[key] != value:
-            raise ValueError(f"--option {key}={value} cannot change the run being resumed "
+            raise ValueError(f"{option_flag(key)}={value} cannot change the run being resumed "
                              f"(it has {key}={stored.get(key)!r})")
     if args.config is not None or args.models is not None:
         base = _resolve(args.target, {}, None)[1] if args.target and Path(args.target).is_dir() \
