@@ -11,6 +11,7 @@ leaves nothing behind.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import textwrap
 import time
@@ -1101,3 +1102,19 @@ def test_folder_evaluator_is_fresh_for_every_candidate(task_folder, jail, isolat
     assert after.metrics == {"combined_score": -5.0, "evaluations_in_process": 1.0}
     again = task_folder.evaluate(task_folder.initial_program, "train", jail)
     assert again.metrics == {"combined_score": -5.0, "evaluations_in_process": 1.0}
+
+
+def test_folder_candidate_cannot_forge_an_unrepresentable_score(task_folder, jail, isolated):
+    # the candidate writes the judge a reply of its own, before the evaluator's: a
+    # combined_score of 401 digits, which no float holds
+    forger = textwrap.dedent("""\
+        import json, struct
+        header = json.dumps({"op": "reply", "metrics": {"combined_score": 10 ** 400},
+                             "arrays": [], "payload": 0}).encode()
+        import os
+        os.write(3, struct.pack(">I", len(header)) + header)
+    """) + FOLDER_PROGRAM
+    result = task_folder.evaluate(forger, "train", jail)
+    assert result.error == "metric 'combined_score' is an integer too large for a float"
+    assert result.score == -math.inf
+    assert task_folder.evaluate(task_folder.initial_program, "train", jail).score == -5.0

@@ -30,6 +30,7 @@ from adrs.jail._wire import clean_text
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split
 
 FAILURE_SCORE = -math.inf
+_MAX_ENTRIES = 100  # metrics or artifacts kept from one reply (untrusted data)
 
 
 class FolderProblem(Problem):
@@ -148,11 +149,16 @@ def _to_result(reply: Mapping[str, Any], started: float) -> EvalResult:
         return _failed("the evaluator's reply holds no metrics", started)
     metrics: dict[str, float] = {}
     notes: list[str] = []
-    for key, value in raw.items():
+    for key, value in list(raw.items())[:_MAX_ENTRIES]:
+        name = clean_text(key, 200)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            metrics[str(key)] = float(value)
+            try:
+                metrics[name] = float(value)
+            except OverflowError:  # an integer of hundreds of digits: a forged reply
+                return _failed(f"metric {name!r} is an integer too large for a float",
+                               started)
         elif key != "error":
-            notes.append(f"{key}: {clean_text(value, 2000)}")
+            notes.append(f"{name}: {clean_text(value, 2000)}")
     error = raw.get("error")
     error = clean_text(error, 2000) if error else None
     if "combined_score" in metrics:
@@ -166,7 +172,7 @@ def _to_result(reply: Mapping[str, Any], started: float) -> EvalResult:
         error = f"combined_score is not finite: {score}"
     if isinstance(artifacts, Mapping):
         notes += [f"{clean_text(key, 200)}: {clean_text(value, 2000)}"
-                  for key, value in artifacts.items()]
+                  for key, value in list(artifacts.items())[:_MAX_ENTRIES]]
     feedback = "\n".join(notes)
     if error:
         feedback = f"{error}\n{feedback}".strip()
