@@ -49,7 +49,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
-        command.error = _Parser.error.__get__(command)  # type: ignore[method-assign]
         command.add_argument(
             "--json", action="store_true", help="print one JSON object for scripts"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import sys
 from typing import Any
 
 from adrs.problems import Problem, get_problem, problem_names
@@ -30,17 +31,14 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                              "your own trusted code (debugging)")
 
 
-def build_runner(args: argparse.Namespace, warn: Any = None) -> Any:
+def build_runner(args: argparse.Namespace) -> Any:
     """The runner ``adrs eval``/``baselines`` score with: the jail, unless --no-sandbox.
-
-    Args:
-        warn: Called with one line when the jail cannot isolate the candidate.
-    """
+    When the jail cannot isolate the candidate, it says so in one line on stderr."""
     from adrs.jail import InProcessRunner, JailRunner
 
     if getattr(args, "no_sandbox", False):
         return InProcessRunner()
-    return _WarningRunner(JailRunner(), warn)
+    return _WarningRunner(JailRunner(), lambda line: print(line, file=sys.stderr))
 
 
 class _WarningRunner:
@@ -66,7 +64,9 @@ class _WarningRunner:
 
 
 def build_problem(args: argparse.Namespace) -> Problem:
-    """Build the problem named on the command line with the options given.
+    """Build the problem named on the command line with the options given, for
+    ``adrs eval``/``baselines``: one evaluation or a few, so its jails start at once
+    rather than warm up for a search.
 
     Raises:
         ValueError: Unknown problem, or an option that problem does not take.
@@ -79,7 +79,9 @@ def build_problem(args: argparse.Namespace) -> Problem:
         options["scenarios"] = args.scenario
     options.update(parse_options(args.option))
     check_options(args.problem, options)
-    return get_problem(args.problem, **options)
+    problem = get_problem(args.problem, **options)
+    problem.warm_jails = False
+    return problem
 
 
 _FLAGS = {"scenarios": "--scenario", "data": "--data", "fidelity": "--fidelity",

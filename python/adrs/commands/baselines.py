@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from adrs.commands import Output
 from adrs.commands._problem_args import add_problem_arguments, build_problem, build_runner
@@ -16,9 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Output:
     problem = build_problem(args)
-    problem.warm_jails = False  # one evaluation (or a few): start the jail at once
     rows = []
-    runner = build_runner(args, lambda line: print(line, file=sys.stderr))
+    runner = build_runner(args)
     try:
         for name, baseline in problem.baselines.items():
             result = problem.evaluate_baseline(name, args.split, runner)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from adrs.commands import Output
@@ -23,7 +22,6 @@ def run(args: argparse.Namespace) -> Output:
     if (args.program is None) == (args.baseline is None):
         raise ValueError("give a PROGRAM.py or --baseline NAME (one of the two)")
     problem = build_problem(args)
-    problem.warm_jails = False  # one evaluation (or a few): start the jail at once
     source = None
     if args.program is not None:
         path = Path(args.program)
@@ -33,7 +31,7 @@ def run(args: argparse.Namespace) -> Output:
             source = path.read_text()
         except UnicodeDecodeError:
             raise ValueError(f"{path} is not a text file") from None
-    runner = build_runner(args, lambda line: print(line, file=sys.stderr))
+    runner = build_runner(args)
     try:
         if source is None:
             result = problem.evaluate_baseline(args.baseline, args.split, runner)

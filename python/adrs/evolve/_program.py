@@ -73,18 +73,6 @@ def unusable(program: str, max_chars: int) -> str | None:
     return None
 
 
-def cap_text(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, saying how much was cut."""
-    if limit <= 0 or len(text) <= limit:
-        return text
-    return text[:limit] + f"\n[... {len(text) - limit:,} more characters cut]"
-
-
-def safe_text(text: str) -> str:
-    """``text`` as valid UTF-8 (lone surrogates and the like replaced), for storage."""
-    return text.encode("utf-8", "replace").decode("utf-8", "replace")
-
-
 def normalise(program: str) -> str:
     """Text that is equal for programs that differ only in comments and layout.
 

@@ -17,7 +17,6 @@ import sys
 import time
 import traceback
 from multiprocessing.connection import Connection
-from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,11 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         problem = spec.build()
         runner = JailRunner(init["limits"], init["isolation"],
                             startup_timeout_s=init["startup_timeout_s"])
-        warm: dict[str, Any] = {}
         for split in init["warm_splits"]:
-            jail = runner.jail(problem.jail_task(split))
-            warm[split] = {"prepare_seconds": jail.prepare_seconds}
-        conn.send(("ready", {"seconds": time.perf_counter() - started, "warm": warm,
+            runner.jail(problem.jail_task(split))
+        conn.send(("ready", {"seconds": time.perf_counter() - started,
                              "layers": runner.layers.to_json(), "pid": os.getpid()}))
     except BaseException as exc:  # noqa: BLE001 - report any failure to build, then stop
         first = " ".join(str(exc).split()) or type(exc).__name__

@@ -19,17 +19,15 @@ from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from adrs import __version__
 from adrs.evolve._candidate import Candidate
 from adrs.evolve._program import (
-    cap_text,
     code_features,
     node_histogram,
     program_hash,
     region_text,
-    safe_text,
     unusable,
 )
 from adrs.evolve._progress import Progress, ProgressStats
@@ -49,6 +47,7 @@ from adrs.evolve.generators.mutator import OfflineMutator
 from adrs.evolve.islands import IslandModel, Selection
 from adrs.evolve.prompts import PromptBuilder
 from adrs.jail._layers import Layers
+from adrs.jail._wire import clean_text
 from adrs.problems._base import Problem
 
 DB_NAME = "run.sqlite"
@@ -133,6 +132,13 @@ class RunSummary:
             "beats_state_of_the_art": self.beats_state_of_the_art,
             "notes": list(self.notes),
         }
+
+
+class _Scores(NamedTuple):
+    """A program's score and metrics on one split."""
+
+    score: float
+    metrics: Mapping[str, float]
 
 
 class ModelsFailing(ValueError):
@@ -292,7 +298,7 @@ class Controller:
             self.progress.message(f"warning: {problem}")
         return calls
 
-    def _check_isolation(self, warm: Mapping[str, Any]) -> Layers | None:
+    def _check_isolation(self, warm: Mapping[str, Any]) -> None:
         """Say which jail layers are active; refuse a model-driven run without isolation.
 
         Raises:
@@ -300,7 +306,7 @@ class Controller:
                 candidates, without ``unsafe_no_sandbox``.
         """
         if "layers" not in warm:
-            return None  # an executor of a test or bench that runs no jail
+            return  # an executor of a test or bench that runs no jail
         layers = Layers.from_json(warm["layers"])
         self.progress.message(layers.summary())
         if not layers.isolated:
@@ -312,7 +318,6 @@ class Controller:
                                  "--unsafe-no-sandbox to run them anyway")
             self.progress.message("warning: candidates are NOT isolated from this run "
                                   "(see 'adrs doctor')")
-        return layers
 
     def _build_generator(self, problem: Problem) -> Generator:
         if self.config.generator_kind == "llm":
@@ -499,15 +504,15 @@ class Controller:
             error = unusable(program, self.config.generator.max_program_chars)
         if error is not None:
             limit = self.config.max_text_chars
-            common["diff"] = cap_text(safe_text(common["diff"] or ""), limit) or None
-            self.db.add_candidate(program=cap_text(safe_text(program), limit),
-                                  status="invalid", error=cap_text(safe_text(error), limit),
+            common["diff"] = clean_text(common["diff"] or "", limit) or None
+            self.db.add_candidate(program=clean_text(program, limit),
+                                  status="invalid", error=clean_text(error, limit),
                                   **common)
             self._counts["invalid"] += 1
             self._errors[parent.id].append(error)
             self._waste()
             return
-        meta["edits"] = cap_text(safe_text(proposal.diff or ""), self.config.max_text_chars)
+        meta["edits"] = clean_text(proposal.diff or "", self.config.max_text_chars)
         common["diff"] = unified_diff(parent, program)
         digest = program_hash(program)
         original = self._hashes.get(digest)
@@ -605,9 +610,8 @@ class Controller:
         if outcome.output_dropped:
             output += f"\n[{outcome.output_dropped} more bytes of output dropped]"
         limit = self.config.max_text_chars
-        error = cap_text(safe_text(error), limit) if error else error
-        feedback, output = cap_text(safe_text(feedback), limit), cap_text(safe_text(output),
-                                                                          limit)
+        error = clean_text(error, limit) if error else error
+        feedback, output = clean_text(feedback, limit), clean_text(output, limit)
         self.db.record_result(
             base.id, status=status, score=score, quick_score=quick_score,
             metrics=dict(main.metrics) if main is not None else {}, features=features,
@@ -630,8 +634,8 @@ class Controller:
             self._errors[candidate.parent_id].append(f"candidate {candidate.id}: {error}")
         previous = self._best
         self._remember(candidate)
-        if self._best is not previous:
-            self._write_best()
+        if self._best is not None and self._best is not previous:
+            self._write_best(self._best)
 
     # -- reporting --------------------------------------------------------------------
 
@@ -649,19 +653,17 @@ class Controller:
     def _report(self) -> None:
         self.progress.update(self._stats())
 
-    def _write_best(self, test_score: float | None = None) -> None:
-        if self._best is None:
-            return
-        _atomic_write(self.out_dir / BEST_NAME, self._best_text(self._best, test_score))
-
-    def _best_text(self, best: Candidate, test_score: float | None) -> str:
-        """The best program, under a header that says what it is."""
-        test = "not scored yet" if test_score is None else f"{test_score!r}"
+    def _write_best(self, best: Candidate) -> Path:
+        """Write ``best_program.py``: the best program, under a header that says what it
+        is. Returns its path."""
+        test = "not scored yet" if best.test_score is None else f"{best.test_score!r}"
         header = (f"# adrs: the best program of the run {self.out_dir} ({self.spec.label})\n"
                   f"# candidate {best.id}, a parent chain of {best.generation} back to the "
                   "initial program\n"
                   f"# train score {best.score!r}; held-out test score {test}\n")
-        return header + best.program
+        path = self.out_dir / BEST_NAME
+        _atomic_write(path, header + best.program)
+        return path
 
     async def _final_tests(self) -> None:
         """Score the best and the initial program on the held-out test split, and the
@@ -673,14 +675,28 @@ class Controller:
                 if candidate is not None and candidate.scored and candidate.test_score is None:
                     jobs[-candidate.id] = candidate
         sota = getattr(self.problem, "state_of_the_art", None)
-        if sota is not None:
+        # where the search starts from the state of the art (llm-sql, eplb), its scores are
+        # the initial program's: no second evaluation of the same program
+        sota_is_initial = sota is not None and self._initial is not None \
+            and self.problem.baseline(sota).program == self._initial.program
+        if sota is not None and not sota_is_initial:
             jobs[_SOTA_JOB] = sota
-        if not jobs:
-            return
+        if jobs:
+            await self._score_finally(jobs, splits)
+        if sota_is_initial:
+            initial = self.db.get(self._initial.id)
+            scored = (("train", initial.score, initial.metrics),
+                      ("test", initial.test_score, initial.test_metrics))
+            self._reference_rows = {split: _Scores(score, metrics)
+                                    for split, score, metrics in scored if score is not None}
+
+    async def _score_finally(self, jobs: dict[int, Any], splits: tuple[str, ...]) -> None:
+        """Run the end-of-run jobs: candidates on test (stored), the state of the art on
+        ``splits`` (kept for the comparison)."""
         tested = sum(1 for job in jobs if job != _SOTA_JOB)
         what = f"{tested} program(s) on the test split" if tested else ""
-        if sota is not None:
-            what += (" and " if what else "") + f"the state of the art ({sota})"
+        if _SOTA_JOB in jobs:
+            what += (" and " if what else "") + f"the state of the art ({jobs[_SOTA_JOB]})"
         self.progress.message(f"scoring {what}")
         for job_id, target in jobs.items():
             if job_id == _SOTA_JOB:
@@ -755,10 +771,7 @@ class Controller:
         elapsed = time.monotonic() - self._started
         best = self.db.best()
         initial = self.db.get(self._initial.id) if self._initial is not None else None
-        best_path = None
-        if best is not None:
-            best_path = str(self.out_dir / BEST_NAME)
-            _atomic_write(Path(best_path), self._best_text(best, best.test_score))
+        best_path = str(self._write_best(best)) if best is not None else None
         stopped = self._stopped or ("budget reached" if self._counted() >= self.config.budget
                                     else "no more work")
         summary = RunSummary(

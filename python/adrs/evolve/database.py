@@ -272,12 +272,6 @@ class Database:
                                (candidate_id,)).fetchone()
         return int(row[0]) if row else 0
 
-    def attempts(self, candidate_id: int) -> int:
-        """Evaluations of a candidate started so far."""
-        row = self._conn.execute("SELECT eval_attempts FROM candidates WHERE id = ?",
-                                 (candidate_id,)).fetchone()
-        return int(row[0]) if row else 0
-
     def set_test_score(self, candidate_id: int, score: float | None,
                        metrics: Mapping[str, float] | None = None) -> None:
         """Store a candidate's held-out test score (and its metrics there)."""

@@ -185,7 +185,6 @@ class LocalExecutor:
         self.warm_splits = [check_split(s) for s in warm_splits]
         self.secret_env = tuple(secret_env)
         self.log_path = Path(log_path) if log_path is not None else None
-        self.layers: list[dict[str, Any]] = []
         self._workers: list[_Worker] = []
         self._backlog: collections.deque[EvalJob] = collections.deque()
         self._done: list[EvalOutcome] = []
@@ -201,7 +200,7 @@ class LocalExecutor:
 
         Returns:
             The first worker's warm-up report: ``seconds``, ``layers`` (the jail's, see
-            :class:`adrs.jail.Layers`) and, per warm split, ``prepare_seconds``.
+            :class:`adrs.jail.Layers`) and ``pid``.
 
         Raises:
             ValueError: A worker could not build the problem or warm up in time; the
@@ -212,7 +211,6 @@ class LocalExecutor:
         pending = [self._spawn(slot) for slot in range(self.capacity)]
         reports = [self._await_ready(worker) for worker in pending]
         self._workers = pending
-        self.layers = reports[0].get("layers", [])
         return reports[0]
 
     def _spawn(self, slot: int) -> _Worker:

@@ -45,6 +45,7 @@ _EXPORTS = {
     "CandidateError": "adrs.jail.handler",
     "Handler": "adrs.jail.handler",
     "call_candidate": "adrs.jail.handler",
+    "entry_point": "adrs.jail.handler",
     "load_module": "adrs.jail.handler",
 }
 
@@ -67,6 +68,7 @@ __all__ = [
     "SessionLike",
     "call_candidate",
     "clean_environment",
+    "entry_point",
     "load_module",
 ]
 

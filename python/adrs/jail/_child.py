@@ -101,7 +101,7 @@ def setup(channel_fd: int, output_fd: int, config: Mapping[str, Any],
     done["uid"] = _drop_privileges(config)
     _linux.set_no_new_privs()
     done["no_new_privs"] = "set"
-    if config.get("seccomp", True) and _seccomp.supported():
+    if _seccomp.supported():
         _seccomp.install()
         done["seccomp"] = f"{len(_seccomp.REFUSED) + 2} calls refused"
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -164,12 +164,12 @@ def _set_limits(limits: Mapping[str, Any]) -> None:
     hard(resource.RLIMIT_AS, _address_space() + (int(limits["memory_mb"]) << 20))
 
 
-def prepare_zygote(config: Mapping[str, Any]) -> None:
+def prepare_zygote() -> None:
     """What the zygote does once so that its forks need not: no process it starts can
     gain a capability through execve, and the seccomp filter is packed."""
     if _linux.effective_capabilities():
         _linux.limit_future_privileges()
-    if config.get("seccomp", True) and _seccomp.supported():
+    if _seccomp.supported():
         _seccomp.compiled()
 
 

@@ -151,7 +151,7 @@ class Jail:
         self._tmp_root: str | None = None
         self._shown: list[str] = []  # bound paths (those under /tmp are bound again)
         self._ids = itertools.count(1)
-        self._missing: dict[str, str] = {}
+        self._why_no_namespaces = ""
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -169,7 +169,7 @@ class Jail:
         if os.geteuid() != 0 and "rootns" in modes:
             modes.remove("rootns")
         if not sys.platform.startswith("linux"):
-            self._missing["namespaces"] = f"not Linux ({sys.platform})"
+            self._why_no_namespaces = f"not Linux ({sys.platform})"
             modes = [m for m in modes if m == "none"]
         reasons = []
         for mode in modes:
@@ -178,7 +178,7 @@ class Jail:
                 break
             except _NoNamespaces as exc:
                 reasons.append(f"{mode}: {exc}")
-                self._missing["namespaces"] = str(exc)
+                self._why_no_namespaces = str(exc)
         else:
             raise JailError("the jail needs Linux user (or, as root, PID, network and mount) "
                             "namespaces, which this machine refuses: " + "; ".join(reasons))
@@ -283,8 +283,7 @@ class Jail:
         return {"mode": mode, "limits": self.limits.to_json(), "tmp_root": self._tmp_root,
                 "shown": list(self._shown),
                 "env": clean_environment(self.task.env), "switch_uid": switch_uid,
-                "host_uid": self.limits.jail_uid if os.geteuid() == 0 else os.getuid(),
-                "seccomp": True}
+                "host_uid": self.limits.jail_uid if os.geteuid() == 0 else os.getuid()}
 
     def _send_task(self, init_w: int, mode: str) -> None:
         header = {"handler": self.task.handler, "shared": dict(self.task.shared),
@@ -311,7 +310,7 @@ class Jail:
 
     def _layers(self, done: Mapping[str, str]) -> Layers:
         mode = self.mode
-        why_not = self._missing.get("namespaces", "")
+        why_not = self._why_no_namespaces
         items = []
         for name in LAYERS:
             if name in done:

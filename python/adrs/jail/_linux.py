@@ -32,12 +32,10 @@ MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 
 PR_SET_PDEATHSIG = 1
-PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_GET_SECUREBITS = 27
 PR_SET_SECUREBITS = 28
 PR_SET_NO_NEW_PRIVS = 38
-PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 PR_SET_SECCOMP = 22
@@ -129,10 +127,6 @@ def set_no_new_privs() -> None:
     """``PR_SET_NO_NEW_PRIVS``: no execve can grant privileges again (setuid bits, file
     capabilities); also the precondition of an unprivileged seccomp filter."""
     prctl(PR_SET_NO_NEW_PRIVS, 1)
-
-
-def no_new_privs() -> bool:
-    return bool(prctl(PR_GET_NO_NEW_PRIVS))
 
 
 class _CapHeader(ctypes.Structure):

@@ -108,8 +108,8 @@ def plan(extra: Iterable[str] = (), gpu: bool | None = None) -> View:
         for name in sorted(os.listdir("/dev")):
             if name.startswith(_GPU_DEVICE_PREFIXES):
                 devices.append(f"/dev/{name}")
-        binds += [p for p in ("/proc/driver/nvidia", "/sys") if os.path.exists(p)
-                  and not p.startswith("/proc")]
+        if os.path.exists("/sys"):  # the driver reads the devices' topology there
+            binds.append("/sys")
     return View(tuple(_outermost(os.path.realpath(p) for p in binds)), tuple(symlinks),
                 tuple(devices))
 

@@ -161,12 +161,6 @@ class JailRunner:
         dropped, self._outputs, self._dropped = self._dropped, [], 0
         return text, dropped
 
-    def drop(self, task: JailTask) -> None:
-        """Close the jail of one task (the held-out test jail after use)."""
-        jail = self._jails.pop(self._key(task), None)
-        if jail is not None:
-            jail.close()
-
     def close(self) -> None:
         for jail in self._jails.values():
             jail.close()
@@ -182,9 +176,6 @@ class _Tracked:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
-
-    def call(self, *args: Any, **kwargs: Any) -> Reply:
-        return self._session.call(*args, **kwargs)
 
     def close(self) -> None:
         if not self._session._closed:
@@ -301,11 +292,7 @@ def _check_time(reply: Reply, timeout: float, doing: str) -> None:
 
 def _roundtrip(header: dict[str, Any], arrays: dict[str, np.ndarray]
                ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    reader = _wire.FrameReader(-1, 1 << 40)
-    reader._buffer += _wire.encode(header, arrays)
-    frame = reader.frame()
-    assert frame is not None
-    return frame
+    return _wire.decode(_wire.encode(header, arrays))
 
 
 __all__ = ["CandidateFailure", "InProcessRunner", "InProcessSession", "JailError",

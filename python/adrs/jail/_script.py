@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 from adrs.jail._jail import JailTask
-from adrs.jail.handler import CandidateError, Handler, call_candidate, load_module
+from adrs.jail.handler import Handler, call_candidate, entry_point, load_module
 
 TASK = JailTask("adrs.jail._script:ScriptHandler", "script")
 
@@ -31,9 +31,7 @@ class ScriptHandler(Handler):
         if op != "call":
             return super().handle(op, header, arrays)
         name = str(header.get("function", "main"))
-        function = getattr(self.module, name, None)
-        if not callable(function):
-            raise CandidateError(f"{self.filename} defines no function {name}()")
+        function = entry_point(self.module, name, f"{self.filename} defines no function {name}()")
         value = call_candidate(function, *header.get("args", []), what=f"{name}()",
                                filename=self.filename)
         return {"value": value}, {}

@@ -54,10 +54,25 @@ def encode(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray] | None = 
                              "not carry")
         described.append({"name": str(name), "dtype": array.dtype.name,
                           "shape": list(array.shape)})
-        buffers.append(array.tobytes())
+        buffers.append(array.reshape(-1).view(np.uint8))  # joined below: one copy in all
     full = {**header, "arrays": described, "payload": sum(len(b) for b in buffers)}
     head = json.dumps(full, default=_plain, allow_nan=True).encode("utf-8", "surrogatepass")
-    return struct.pack(">I", len(head)) + head + b"".join(buffers)
+    return b"".join([struct.pack(">I", len(head)), head, *buffers])
+
+
+def decode(data: bytes, max_bytes: int = 1 << 40
+           ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The frame that ``data`` holds whole (what :func:`encode` made).
+
+    Raises:
+        WireError: A malformed or truncated frame.
+    """
+    reader = FrameReader(-1, max_bytes)
+    reader._buffer += data
+    frame = reader.frame()
+    if frame is None:
+        raise WireError("a truncated frame")
+    return frame
 
 
 def _plain(value: Any) -> Any:
@@ -146,7 +161,8 @@ class FrameReader:
         end = 4 + length + payload
         if len(self._buffer) < end:
             return None
-        data = bytes(self._buffer[4 + length:end])
+        with memoryview(self._buffer) as view:
+            data = bytes(view[4 + length:end])
         del self._buffer[:end]
         return header, _arrays(described, data)
 
@@ -221,14 +237,13 @@ def receive_with_fds(sock: socket.socket, max_fds: int = 8
         for fd in fds:
             os.close(fd)
         raise WireError("the other side closed the channel")
-    reader = FrameReader(-1)
-    reader._buffer += data
-    frame = reader.frame()
-    if frame is None:
+    try:
+        header, _ = decode(data, DEFAULT_MAX_BYTES)
+    except WireError:
         for fd in fds:
             os.close(fd)
-        raise WireError("a truncated control message")
-    return frame[0], list(fds)
+        raise
+    return header, list(fds)
 
 
 def clean_text(value: Any, limit: int) -> str:
@@ -243,4 +258,4 @@ def cap_text(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, saying how much was cut."""
     if limit <= 0 or len(text) <= limit:
         return text
-    return text[:limit] + f"\n[... {len(text) - limit} more characters cut]"
+    return text[:limit] + f"\n[... {len(text) - limit:,} more characters cut]"

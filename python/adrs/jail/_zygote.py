@@ -17,7 +17,7 @@ frame each):
 - ``kill {id}``: SIGKILL its init process (the kernel then kills the rest);
 - ``stop``: kill everything and exit.
 
-When a jailed process ends: ``exited {id, status, cpu, maxrss_kb}``.
+When a jailed process ends: ``exited {id, status, cpu}``.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Zygote:
         for preload in init.get("preload", ()):
             importlib.import_module(preload)
         self.handler_class = getattr(importlib.import_module(module), name)
-        _child.prepare_zygote(init)
+        _child.prepare_zygote()
         started = time.perf_counter()
         self.prepared = self.handler_class.prepare(init.get("shared") or {}, arrays)
         self.prepare_seconds = time.perf_counter() - started
@@ -169,10 +169,8 @@ class Zygote:
         if process.session is not None:
             self.sessions.pop(process.session, None)
             cpu = usage.ru_utime + usage.ru_stime if usage is not None else 0.0
-            maxrss = usage.ru_maxrss if usage is not None else 0
             _wire.send_fds(self.control, {"op": "exited", "id": process.session,
-                                          "status": status, "cpu": cpu,
-                                          "maxrss_kb": maxrss}, [])
+                                          "status": status, "cpu": cpu}, [])
 
     def stop(self) -> None:
         for process in [*self.spares, *self.sessions.values()]:

@@ -135,6 +135,18 @@ def load_module(program: str, filename: str, name: str | None = None) -> types.M
     return module
 
 
+def entry_point(module: types.ModuleType, name: str, missing: str) -> Any:
+    """The candidate's function ``name``.
+
+    Raises:
+        CandidateError: ``missing`` when the module has no callable of that name.
+    """
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise CandidateError(missing)
+    return function
+
+
 def describe(exc: BaseException, filename: str) -> str:
     """``ValueError: message (line 7)``, the line being the innermost one in ``filename``."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

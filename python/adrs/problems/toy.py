@@ -22,6 +22,7 @@ from adrs.jail import (
     JailTask,
     Runner,
     call_candidate,
+    entry_point,
     load_module,
 )
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split
@@ -175,9 +176,7 @@ class ToyHandler(Handler):
     def __init__(self, prepared: Any, program: str, filename: str) -> None:
         super().__init__(prepared, program, filename)
         module = load_module(program, filename)
-        self.predict = getattr(module, "predict", None)
-        if not callable(self.predict):
-            raise CandidateError("the program defines no function predict(x)")
+        self.predict = entry_point(module, "predict", "the program defines no function predict(x)")
 
     def handle(self, op: str, header: Mapping[str, Any],
                arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:

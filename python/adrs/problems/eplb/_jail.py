@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from adrs.jail import CandidateError, Handler, call_candidate, load_module
+from adrs.jail import CandidateError, Handler, call_candidate, entry_point, load_module
 from adrs.jail._wire import WIRE_DTYPES
 from adrs.jail.handler import in_jail
 
@@ -45,10 +45,8 @@ class EplbHandler(Handler):
         if prepared.get("threads") and in_jail():
             torch.set_num_threads(int(prepared["threads"]))
         module = load_module(program, filename)
-        self.function = getattr(module, ENTRY, None)
-        if not callable(self.function):
-            raise CandidateError(f"the program defines no {ENTRY}(weight, num_replicas, "
-                                 "num_groups, num_nodes, num_gpus)")
+        self.function = entry_point(module, ENTRY, f"the program defines no {ENTRY}(weight, "
+                                    "num_replicas, num_groups, num_nodes, num_gpus)")
 
     def handle(self, op: str, header: Mapping[str, Any],
                arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from adrs.jail import CandidateError, Handler, call_candidate, load_module
+from adrs.jail import CandidateError, Handler, call_candidate, entry_point, load_module
 from adrs.problems.llm_sql._table import Table
 from adrs.simulators.llm_sql import PackedTable, encode_rows
 
@@ -37,9 +37,7 @@ class LlmSqlHandler(Handler):
     def __init__(self, prepared: Any, program: str, filename: str) -> None:
         super().__init__(prepared, program, filename)
         module = load_module(program, filename)
-        self.reorder = getattr(module, "reorder", None)
-        if not callable(self.reorder):
-            raise CandidateError(f"{filename} defines no function 'reorder'")
+        self.reorder = entry_point(module, "reorder", f"{filename} defines no function 'reorder'")
         try:
             inspect.signature(self.reorder).bind(None)
         except TypeError:

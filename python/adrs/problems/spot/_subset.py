@@ -124,7 +124,6 @@ class _Checker:
                 for alias in statement.names:
                     if alias.name not in _MODULES:
                         raise self.refuse(statement, f"import {alias.name}")
-                    self.modules[alias.asname or alias.name] = _MODULES[alias.name]
             elif isinstance(statement, ast.ImportFrom):
                 if statement.module != "math" or statement.level:
                     raise self.refuse(statement, f"from {statement.module} import")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from adrs import _core
-from adrs.jail import CandidateError, Handler, call_candidate, load_module
+from adrs.jail import CandidateError, Handler, call_candidate, entry_point, load_module
 from adrs.problems.txn._validate import InvalidSchedule, check_schedule
 
 
@@ -65,9 +65,8 @@ class TxnHandler(Handler):
     def __init__(self, prepared: Any, program: str, filename: str) -> None:
         super().__init__(prepared, program, filename)
         module = load_module(program, filename)
-        self.schedule = getattr(module, "schedule", None)
-        if not callable(self.schedule):
-            raise CandidateError("the program defines no function schedule(workload)")
+        self.schedule = entry_point(module, "schedule",
+                                    "the program defines no function schedule(workload)")
 
     def handle(self, op: str, header: Mapping[str, Any],
                arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:
