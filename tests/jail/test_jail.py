@@ -11,6 +11,7 @@ import os
 import textwrap
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from adrs.cli import main
@@ -66,8 +67,13 @@ def test_every_layer_is_active_and_named(jail: Jail) -> None:
     assert seen["nnp"] == ["1", "2"]  # no_new_privs, seccomp filter mode
     assert all(seen["limits"].values()), seen["limits"]
     assert seen["interfaces"] == ["lo"]
+    # the system folders, plus the top folder of each interpreter and package path the
+    # jail binds (wherever the machine keeps its checkout: /work, /check, /home ...)
+    from adrs.jail._rootfs import python_paths
+
+    bound_tops = {Path(path).parts[1] for path in python_paths() if len(Path(path).parts) > 1}
     assert set(seen["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc",
-                                 "root", "sbin", "tmp", "usr", "work", "home", "opt", "srv"}
+                                 "root", "sbin", "tmp", "usr"} | bound_tops
     assert seen["fds"] == ["0", "1", "2", "3", "4"]  # stdin, output, output, channel, listdir
 
 
