@@ -35,6 +35,10 @@ _PROBLEMS: dict[str, tuple[str, str]] = {
         "adrs.problems.eplb:ExpertPlacementProblem",
         "Replicate and place MoE experts on GPUs to balance load (needs adrs[moe])",
     ),
+    "prism": (
+        "adrs.problems.prism:PrismProblem",
+        "Place models on GPUs to minimise the largest KV-cache pressure (ADRS Leaderboard)",
+    ),
     "toy": ("adrs.problems.toy:ToyProblem", "Fit a hidden piecewise curve (a fast demo problem)"),
 }
 

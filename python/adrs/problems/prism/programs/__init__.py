@@ -1,0 +1,1 @@
+"""Built-in Prism placement programs, as candidate programs (plain source files)."""
