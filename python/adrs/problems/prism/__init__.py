@@ -5,15 +5,29 @@ objects, as the ADRS Leaderboard's evaluator gives them; :func:`score_leaderboar
 scores such code on the leaderboard's 50 cases exactly as its evaluator does.
 """
 
-from adrs.problems.prism._model import GPU_MEM_SIZE, Model
-from adrs.problems.prism._problem import (
-    DEFAULT_TIME_LIMIT_S,
-    FAILED_CASES,
-    FAILURE_SCORE,
-    SUITES,
-    PrismProblem,
-    score_leaderboard_code,
-)
+from __future__ import annotations
 
-__all__ = ["DEFAULT_TIME_LIMIT_S", "FAILED_CASES", "FAILURE_SCORE", "GPU_MEM_SIZE", "SUITES",
-           "Model", "PrismProblem", "score_leaderboard_code"]
+import importlib
+from typing import Any
+
+# Imported on first use: the jail's handler imports this package for Model alone, and
+# must not load the judge's Numba scorer (its cache folder is read-only in the jail).
+_EXPORTS = {
+    "GPU_MEM_SIZE": "adrs.problems.prism._model",
+    "Model": "adrs.problems.prism._model",
+    "DEFAULT_TIME_LIMIT_S": "adrs.problems.prism._problem",
+    "FAILED_CASES": "adrs.problems.prism._problem",
+    "FAILURE_SCORE": "adrs.problems.prism._problem",
+    "SUITES": "adrs.problems.prism._problem",
+    "PrismProblem": "adrs.problems.prism._problem",
+    "score_leaderboard_code": "adrs.problems.prism._problem",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'adrs.problems.prism' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,29 +1,118 @@
-"""The leaderboard's human state of the art: Prism's greedy KVPR placement (Algorithm 1 of
-the Prism paper, without its tau threshold).
+"""Ours: bisection on the target pressure, then moves and swaps off the hottest GPU.
 
-Take the models by weighted request rate (req_rate / slo), heaviest first, and put each
-on the GPU where it fits whose current pressure (its weighted rate over its free memory)
-is lowest; a model that fits nowhere fails the case.
+A GPU's pressure stays at or below T exactly when sum(rate/slo + T * size) over its models
+is at most T * GPU_MEM_SIZE: for a fixed T every model becomes an item of one weight and
+every GPU a bin of one capacity. So bisect on T, and for each T try to pack the items
+(best fit, heaviest first, under a few orders of "heaviest"); the lowest T that packs is
+a placement. Then improve it: while moving one model off the hottest GPU, or swapping it
+with a model elsewhere, lowers the larger pressure of the two GPUs below the maximum, do
+the best such change. Deterministic: no clock, no random numbers.
 """
 
+import bisect
+
 GPU_MEM_SIZE = 80  # GB
+BISECTION_STEPS = 40
+MAX_IMPROVEMENTS = 2000
+
+
+def _pressure(weighted, used):
+    free = GPU_MEM_SIZE - used
+    return weighted / free if free > 0 else float("inf")
+
+
+def _pack(target, loads, sizes, orders, gpu_num):
+    """GPU of each model such that every GPU's pressure is at most ``target``, or None."""
+    capacity = target * GPU_MEM_SIZE
+    weights = [load + target * size for load, size in zip(loads, sizes)]
+    for order in orders:
+        # (room left, gpu) sorted: best fit is the first entry with room for the item
+        room = [(capacity, gpu) for gpu in range(gpu_num)]
+        memory = [GPU_MEM_SIZE] * gpu_num
+        where = [0] * len(loads)
+        for m in order:
+            w = weights[m]
+            k = bisect.bisect_left(room, (w, -1))
+            while k < len(room) and memory[room[k][1]] < sizes[m]:
+                k += 1
+            if k == len(room):
+                break
+            left, gpu = room.pop(k)
+            bisect.insort(room, (left - w, gpu))
+            memory[gpu] -= sizes[m]
+            where[m] = gpu
+        else:
+            return where
+    return None
+
+
+def _improve(where, loads, sizes, gpu_num):
+    weighted = [0.0] * gpu_num
+    used = [0] * gpu_num
+    members = [[] for _ in range(gpu_num)]
+    for m, gpu in enumerate(where):
+        weighted[gpu] += loads[m]
+        used[gpu] += sizes[m]
+        members[gpu].append(m)
+    for _ in range(MAX_IMPROVEMENTS):
+        pressures = [_pressure(weighted[g], used[g]) for g in range(gpu_num)]
+        hot = max(range(gpu_num), key=pressures.__getitem__)
+        worst = pressures[hot]
+        best = None  # (new max of the two GPUs, model out, target GPU, model in or None)
+        for m in members[hot]:
+            out_w, out_u = weighted[hot] - loads[m], used[hot] - sizes[m]
+            for g in range(gpu_num):
+                if g == hot:
+                    continue
+                if used[g] + sizes[m] <= GPU_MEM_SIZE:
+                    after = max(_pressure(out_w, out_u),
+                                _pressure(weighted[g] + loads[m], used[g] + sizes[m]))
+                    if after < worst and (best is None or after < best[0]):
+                        best = (after, m, g, None)
+                for other in members[g]:
+                    in_u = out_u + sizes[other]
+                    there_u = used[g] - sizes[other] + sizes[m]
+                    if in_u > GPU_MEM_SIZE or there_u > GPU_MEM_SIZE:
+                        continue
+                    after = max(_pressure(out_w + loads[other], in_u),
+                                _pressure(weighted[g] - loads[other] + loads[m], there_u))
+                    if after < worst and (best is None or after < best[0]):
+                        best = (after, m, g, other)
+        if best is None:
+            break
+        _, m, g, other = best
+        moves = [(m, hot, g)] + ([(other, g, hot)] if other is not None else [])
+        for model, source, target in moves:
+            members[source].remove(model)
+            members[target].append(model)
+            weighted[source] -= loads[model]
+            used[source] -= sizes[model]
+            weighted[target] += loads[model]
+            used[target] += sizes[model]
+    return members
 
 
 def compute_model_placement(gpu_num, models):
-    placement = {gpu: [] for gpu in range(gpu_num)}
-    free = [GPU_MEM_SIZE] * gpu_num
-    weighted = [0.0] * gpu_num
-    for model in sorted(models, key=lambda m: m.req_rate / m.slo, reverse=True):
-        target = None
-        lowest = float("inf")
-        for gpu in range(gpu_num):
-            if model.model_size <= free[gpu] and free[gpu] > 0:
-                pressure = weighted[gpu] / free[gpu]
-                if pressure < lowest:  # strict: the first GPU wins a tie
-                    lowest, target = pressure, gpu
-        if target is None:
-            raise ValueError(f"{model.model_name} ({model.model_size} GB) fits on no GPU")
-        placement[target].append(model)
-        free[target] -= model.model_size
-        weighted[target] += model.req_rate / model.slo
-    return placement
+    loads = [m.req_rate / m.slo for m in models]
+    sizes = [m.model_size for m in models]
+    n = len(models)
+    orders = []
+    for key in (lambda i: (loads[i] / (GPU_MEM_SIZE - sizes[i] + 1e-9), sizes[i]),
+                lambda i: (sizes[i], loads[i]), lambda i: (loads[i], sizes[i])):
+        orders.append(sorted(range(n), key=key, reverse=True))
+    low, high = 0.0, 1.0
+    where = _pack(high, loads, sizes, orders, gpu_num)
+    while where is None and high < 1e12:
+        low, high = high, high * 2
+        where = _pack(high, loads, sizes, orders, gpu_num)
+    if where is None:
+        raise ValueError("no packing found within every GPU's memory")
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        packed = _pack(middle, loads, sizes, orders, gpu_num)
+        if packed is None:
+            low = middle
+        else:
+            high, where = middle, packed
+    members = _improve(where, loads, sizes, gpu_num)
+    return {gpu: [models[m] for m in members[gpu]] for gpu in range(gpu_num)}
