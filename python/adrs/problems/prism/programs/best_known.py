@@ -6,7 +6,9 @@ every GPU a bin of one capacity. So bisect on T, and for each T try to pack the 
 (best fit, heaviest first, under a few orders of "heaviest"); the lowest T that packs is
 a placement. Then improve it: while moving one model off the hottest GPU, or swapping it
 with a model elsewhere, lowers the larger pressure of the two GPUs below the maximum, do
-the best such change. Deterministic: no clock, no random numbers.
+the best such change. On small cases a depth-first search then looks for anything lower
+still, pruned by the best found so far, within a fixed budget of nodes. Deterministic: no
+clock, no random numbers.
 """
 
 import bisect
@@ -14,6 +16,8 @@ import bisect
 GPU_MEM_SIZE = 80  # GB
 BISECTION_STEPS = 40
 MAX_IMPROVEMENTS = 2000
+EXACT_MAX_MODELS = 40  # cases this small get the depth-first search
+EXACT_NODE_BUDGET = 20_000
 
 
 def _pressure(weighted, used):
@@ -92,6 +96,45 @@ def _improve(where, loads, sizes, gpu_num):
     return members
 
 
+def _search(members, loads, sizes, gpu_num):
+    """A placement of lower max pressure than ``members``'s if the search finds one."""
+    best = [max(_pressure(sum(loads[m] for m in ms), sum(sizes[m] for m in ms))
+                for ms in members), members]
+    order = sorted(range(len(loads)), key=lambda m: (loads[m], sizes[m]), reverse=True)
+    weighted = [0.0] * gpu_num
+    used = [0] * gpu_num
+    where = [[] for _ in range(gpu_num)]
+    nodes = [0]
+
+    def visit(k, worst):
+        if k == len(order):
+            best[0], best[1] = worst, [list(ms) for ms in where]
+            return
+        nodes[0] += 1
+        if nodes[0] > EXACT_NODE_BUDGET:
+            return
+        m = order[k]
+        seen = set()
+        for g in range(gpu_num):
+            state = (weighted[g], used[g])
+            if state in seen or used[g] + sizes[m] > GPU_MEM_SIZE:
+                continue  # GPUs in the same state lead to the same placements
+            seen.add(state)
+            pressure = _pressure(weighted[g] + loads[m], used[g] + sizes[m])
+            if pressure >= best[0]:
+                continue
+            weighted[g] += loads[m]
+            used[g] += sizes[m]
+            where[g].append(m)
+            visit(k + 1, max(worst, pressure))
+            where[g].pop()
+            weighted[g] -= loads[m]
+            used[g] -= sizes[m]
+
+    visit(0, 0.0)
+    return best[1]
+
+
 def compute_model_placement(gpu_num, models):
     loads = [m.req_rate / m.slo for m in models]
     sizes = [m.model_size for m in models]
@@ -115,4 +158,6 @@ def compute_model_placement(gpu_num, models):
         else:
             high, where = middle, packed
     members = _improve(where, loads, sizes, gpu_num)
+    if n <= EXACT_MAX_MODELS:
+        members = _search(members, loads, sizes, gpu_num)
     return {gpu: [models[m] for m in members[gpu]] for gpu in range(gpu_num)}
