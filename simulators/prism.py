@@ -28,7 +28,7 @@ GPU_MEM_SIZE = 80  # GB per GPU
 FULL_GPU_KVPR = 1000000.0  # the leaderboard's pressure of a GPU with no memory left
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PrismCase:
     """One placement problem: ``gpu_num`` GPUs and the models to place on them.
 

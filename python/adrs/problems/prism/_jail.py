@@ -26,6 +26,7 @@ from adrs.problems.prism._model import Model
 
 ENTRY_POINT = "compute_model_placement"
 _INT64 = np.iinfo(np.int64)
+MAX_ENTRIES_PER_MODEL = 4  # bounds the reply; a placement needs one entry per model
 
 
 class PrismHandler(Handler):
@@ -58,12 +59,13 @@ class PrismHandler(Handler):
                arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:
         if op != "place":
             return super().handle(op, header, arrays)
-        gpu_num, rows = self.prepared[str(header["case"])]
+        key = str(header["case"])
+        gpu_num, rows = self.prepared[key]
         models = [Model(f"model_{j}", size, rate, slo, j)
                   for j, (size, rate, slo) in enumerate(rows)]
         index_of = {id(model): j for j, model in enumerate(models)}
         result = call_candidate(lambda: self.place(gpu_num=gpu_num, models=list(models)),
-                                what=f"{ENTRY_POINT}()", filename=self.filename)
+                                what=f"{key}: {ENTRY_POINT}()", filename=self.filename)
         try:
             placed, gpus = encode_placement(result, index_of, len(models))
         except ValueError as exc:
@@ -79,8 +81,9 @@ def encode_placement(result: Any, index_of: Mapping[int, int],
         result: What the candidate returned.
         index_of: ``id(model) -> index`` of the models the candidate was given (the
             objects stay alive meanwhile, so their ids are theirs alone).
-        num_models: Models in the case; more entries than this are refused before any
-            is encoded.
+        num_models: Models in the case; more than ``MAX_ENTRIES_PER_MODEL`` times as many
+            entries are refused before any is encoded (fewer reach the judge, which names
+            the models placed twice).
 
     Raises:
         ValueError: ``result`` is not a dict of lists, a key is not an integer, a list holds
@@ -98,7 +101,7 @@ def encode_placement(result: Any, index_of: Mapping[int, int],
             raise ValueError(f"GPU {_short(key)}: the value is {type(value).__name__}, not a "
                              "list of models")
         total += len(value)
-    if total > num_models:
+    if total > MAX_ENTRIES_PER_MODEL * num_models:
         raise ValueError(f"the placement lists {total} models; the case has {num_models}")
     placed = np.empty(total, np.int64)
     gpus = np.empty(total, np.int64)
