@@ -80,8 +80,7 @@ def max_kvpr_kernel(model_size: np.ndarray, req_rate: np.ndarray, slo: np.ndarra
     for g in range(gpu_num):
         free = GPU_MEM_SIZE - used[g]
         kvpr = weighted[g] / free if free > 0 else FULL_GPU_KVPR
-        if kvpr > worst:
-            worst = kvpr
+        worst = max(worst, kvpr)
     return worst
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-
 from adrs.simulators.prism import PrismCase
 
 LEADERBOARD_SEED = 42

@@ -72,7 +72,8 @@ def test_a_forged_score_in_the_reply_changes_nothing(prism, jail, honest):
 
 @pytest.mark.parametrize(("encoded", "error"), [
     # every model once, all on GPU 0: over its memory
-    ("np.arange(n), np.zeros(n, np.int64)", "train_0: GPU 0 holds 293 GB of models, over its 80 GB"),
+    ("np.arange(n), np.zeros(n, np.int64)",
+     "train_0: GPU 0 holds 293 GB of models, over its 80 GB"),
     # model 0 twice, the last missing
     ("np.r_[np.arange(n - 1), 0], np.arange(n) % 8",
      "train_0: model_0 is placed 2 times (on GPUs 0, 7)"),

@@ -127,8 +127,8 @@ def test_feedback_and_details(human_sota_train):
 
 @pytest.mark.parametrize(("body", "error"), [
     ("return {0: models}", "train_0: GPU 0 holds 293 GB of models, over its 80 GB"),
-    ("p = {g: models[g::gpu_num] for g in range(gpu_num)}\np[1].append(models[0])\n"
-     "p[0].remove(models[0])\np[2].append(models[0])\nreturn p",
+    (("p = {g: models[g::gpu_num] for g in range(gpu_num)}\np[1].append(models[0])\n"
+     "p[0].remove(models[0])\np[2].append(models[0])\nreturn p"),
      "train_0: model_0 is placed 2 times (on GPUs 1, 2)"),
     ("p = {g: models[g::gpu_num] for g in range(gpu_num)}\np[0] = p[0][1:]\nreturn p",
      "train_0: 1 of 16 models are not placed: model_0"),
@@ -136,9 +136,9 @@ def test_feedback_and_details(human_sota_train):
                         "model_3, model_4, model_5, ...")),
     ("p = {g: models[g::gpu_num] for g in range(gpu_num)}\np[gpu_num] = p.pop(0)\nreturn p",
      "train_0: model_0 is on GPU 8, out of range 0..7 (8 GPUs) (2 models on GPUs out of range)"),
-    ("p = {g + 1: models[g::gpu_num] for g in range(gpu_num)}\np[-1] = p.pop(gpu_num)\n"
-     "return p", "train_0: model_7 is on GPU -1, out of range 0..7 (8 GPUs) (2 models on GPUs "
-                 "out of range)"),
+    (("p = {g + 1: models[g::gpu_num] for g in range(gpu_num)}\np[-1] = p.pop(gpu_num)\n"
+     "return p"), ("train_0: model_7 is on GPU -1, out of range 0..7 (8 GPUs) (2 models on GPUs "
+                 "out of range)")),
     ("return [models]", ("train_0: compute_model_placement returned list, not a dict "
                          "{gpu_id: [Model, ...]}")),
     ("return None", ("train_0: compute_model_placement returned NoneType, not a dict "
@@ -146,8 +146,8 @@ def test_feedback_and_details(human_sota_train):
     ("return {0: tuple(models)}", "train_0: GPU 0: the value is tuple, not a list of models"),
     ("return {'0': models}", "train_0: the placement's key '0' (str) is not an integer GPU id"),
     ("return {0.0: models}", "train_0: the placement's key 0.0 (float) is not an integer GPU id"),
-    ("import dataclasses\nreturn {g: [dataclasses.replace(m) for m in models[g::gpu_num]] "
-     "for g in range(gpu_num)}",
+    (("import dataclasses\nreturn {g: [dataclasses.replace(m) for m in models[g::gpu_num]] "
+     "for g in range(gpu_num)}"),
      ("train_0: GPU 0 holds an object (Model) that is not one of the input models (return "
       "the objects given)")),
     ("return {g: models for g in range(2)}", ("train_0: model_0 is placed 2 times (on GPUs 0, "

@@ -23,7 +23,8 @@ _EXPORTS = {
     "score_leaderboard_code": "adrs.problems.prism._problem",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["DEFAULT_TIME_LIMIT_S", "FAILED_CASES", "FAILURE_SCORE", "GPU_MEM_SIZE", "SUITES",
+           "Model", "PrismProblem", "score_leaderboard_code"]
 
 
 def __getattr__(name: str) -> Any:

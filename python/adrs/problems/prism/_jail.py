@@ -29,6 +29,10 @@ _INT64 = np.iinfo(np.int64)
 MAX_ENTRIES_PER_MODEL = 4  # bounds the reply; a placement needs one entry per model
 
 
+class InvalidResult(Exception):
+    """The candidate's result has no encoding as a placement; the message says why."""
+
+
 class PrismHandler(Handler):
     """Loads ``compute_model_placement``; ``place {case}`` returns its placement."""
 
@@ -68,7 +72,7 @@ class PrismHandler(Handler):
                                 what=f"{key}: {ENTRY_POINT}()", filename=self.filename)
         try:
             placed, gpus = encode_placement(result, index_of, len(models))
-        except ValueError as exc:
+        except InvalidResult as exc:
             return {"invalid": str(exc)}, {}
         return {}, {"models": placed, "gpus": gpus}
 
@@ -86,39 +90,41 @@ def encode_placement(result: Any, index_of: Mapping[int, int],
             the models placed twice).
 
     Raises:
-        ValueError: ``result`` is not a dict of lists, a key is not an integer, a list holds
+        InvalidResult: ``result`` is not a dict of lists, a key is not an integer, a list holds
             something other than one of the given models, or there are too many entries.
     """
     if not isinstance(result, dict):
-        raise ValueError(f"{ENTRY_POINT} returned {type(result).__name__}, not a dict "
-                         "{gpu_id: [Model, ...]}")
+        raise InvalidResult(f"{ENTRY_POINT} returned {type(result).__name__}, not a dict "
+                            "{gpu_id: [Model, ...]}")
     total = 0
     for key, value in result.items():
         if isinstance(key, bool) or not isinstance(key, numbers.Integral):
-            raise ValueError(f"the placement's key {_short(key)} ({type(key).__name__}) is not "
-                             "an integer GPU id")
+            raise InvalidResult(f"the placement's key {_short(key)} ({type(key).__name__}) is "
+                                "not an integer GPU id")
         if not isinstance(value, list):
-            raise ValueError(f"GPU {_short(key)}: the value is {type(value).__name__}, not a "
-                             "list of models")
+            raise InvalidResult(f"GPU {_short(key)}: the value is {type(value).__name__}, not a "
+                                "list of models")
         total += len(value)
     if total > MAX_ENTRIES_PER_MODEL * num_models:
-        raise ValueError(f"the placement lists {total} models; the case has {num_models}")
+        raise InvalidResult(f"the placement lists {total} models; the case has {num_models}")
     placed = np.empty(total, np.int64)
     gpus = np.empty(total, np.int64)
     k = 0
     for key, value in result.items():
         gpu = int(key)
         if not _INT64.min <= gpu <= _INT64.max:
-            raise ValueError(f"GPU id {gpu} is out of range")
+            raise InvalidResult(f"GPU id {gpu} is out of range")
         for item in value:
             index = index_of.get(id(item))
             if index is None:
-                raise ValueError(f"GPU {gpu} holds an object ({type(item).__name__}) that is "
-                                 "not one of the input models (return the objects given)")
+                raise InvalidResult(f"GPU {gpu} holds an object ({type(item).__name__}) that is "
+                                    "not one of the input models (return the objects given)")
+            if k == total:  # a list subclass that yields more than its length
+                raise InvalidResult("the placement changed while it was read")
             placed[k], gpus[k] = index, gpu
             k += 1
     if k != total:  # a list that changed while it was read
-        raise ValueError("the placement changed while it was read")
+        raise InvalidResult("the placement changed while it was read")
     return placed, gpus
 
 

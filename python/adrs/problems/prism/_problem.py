@@ -262,8 +262,8 @@ class PrismProblem(Problem):
                  "(round_robin - kvpr) / (round_robin - balance), 0, 1)), where kvpr is the "
                  "largest pressure sum(req_rate / slo) / (80 - sum(model_size)) over the GPUs"
                  + (f"; {failed} failed ({rule})" if failed else ""),
-                 f"{'case':<10}{'GPUs':>6}{'models':>8}{'max KVPR':>11}{'round robin':>13}"
-                 f"{'balance':>10}{'score':>8}{'seconds':>9}"]
+                 (f"{'case':<10}{'GPUs':>6}{'models':>8}{'max KVPR':>11}{'round robin':>13}"
+                  f"{'balance':>10}{'score':>8}{'seconds':>9}")]
         for row in rows:
             if row["error"] is not None:
                 lines.append(f"{row['case']:<10}{row['gpus']:>6}{row['models']:>8}  FAILED: "
@@ -309,7 +309,7 @@ def _timed_out(message: str, limit: float) -> str:
 
 
 def _loading(message: str) -> str:
-    if message.startswith("loading ran past") or message.startswith("loading: timed out"):
+    if message.startswith(("loading ran past", "loading: timed out")):
         return "the program's module code ran past its time limit (killed)"
     return message
 
