@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -99,12 +100,15 @@ def whole_evaluation(leaderboard: Path, repeat: int) -> None:
             code = solution_code(leaderboard, name)
             code_path = stage / f"{name}.py"
             code_path.write_text(code)
-            ref_s, ref_score = best_of(repeat, lambda: reference_run(stage, leaderboard, name))
-            cold_s, cold_score = best_of(repeat, lambda: cold_eval(code_path))
-            ref_cpu, _ = cpu_of(lambda: reference_run(stage, leaderboard, name))
-            cold_cpu, _ = cpu_of(lambda: cold_eval(code_path))
-            score_leaderboard_code(code, runner)  # start the jail once, as a search does
-            warm_s, warm = best_of(repeat, lambda: score_leaderboard_code(code, runner))
+            reference = partial(reference_run, stage, leaderboard, name)
+            cold = partial(cold_eval, code_path)
+            warm_eval = partial(score_leaderboard_code, code, runner)
+            ref_s, ref_score = best_of(repeat, reference)
+            cold_s, cold_score = best_of(repeat, cold)
+            ref_cpu, _ = cpu_of(reference)
+            cold_cpu, _ = cpu_of(cold)
+            warm_eval()  # start the jail once, as a search does
+            warm_s, warm = best_of(repeat, warm_eval)
             assert ref_score == cold_score == warm.score, (ref_score, cold_score, warm.score)
             print(f"{name:<12}{ref_score:>20.14f}{ref_s:>11.3f}{cold_s:>11.3f}"
                   f"{ref_s / cold_s:>9.1f}x{warm_s:>11.3f}{ref_s / warm_s:>9.1f}x"
