@@ -222,6 +222,22 @@ def test_a_runaway_or_late_case_fails_alone(jail):
     assert result.metrics["success_rate"] == 0.5 and result.score == 0.0  # round robin
 
 
+def test_a_process_is_replaced_before_its_cpu_limit_could_end_a_case():
+    # 10 cases of 0.4 CPU-seconds each: more than one jailed process's 3 s, as 50 cases of
+    # the leaderboard's 10 s would be more than the default 65 s
+    from adrs.jail import JailLimits, JailRunner
+
+    runner = JailRunner(limits=JailLimits(cpu_s=3.0))
+    try:
+        busy = program("import time\nend = time.process_time() + 0.4\n"
+                       "while time.process_time() < end:\n    pass\n" + ROUND_ROBIN)
+        result = get_problem("prism", time_limit_s=5.0).evaluate(busy, "quick", runner)
+    finally:
+        runner.close()
+    assert result.ok and result.metrics["success_rate"] == 1.0, result.feedback
+    assert result.metrics["candidate_seconds"] >= 4.0
+
+
 # -- splits and options ----------------------------------------------------------------------
 
 def test_splits(prism):

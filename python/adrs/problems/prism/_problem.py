@@ -40,6 +40,7 @@ TEST_GPU_COUNTS = (10, 17, 28, 46, 77, 129, 215, 359, 599, 1000)
 TEST_SEED = 9001
 _TRANSFER_GRACE_S = 1.0  # a reply may take this long past the limit to cross the channel
 _TEXT_CAP = 500  # characters of a reason the jail sends
+_CPU_MARGIN_S = 2.0  # a process is replaced this long before its CPU limit could bite
 
 
 @dataclass(frozen=True)
@@ -153,16 +154,26 @@ class PrismProblem(Problem):
         wait = limit + _TRANSFER_GRACE_S
         rows: list[dict[str, Any]] = []
         scoring_seconds = 0.0
+        # Each case may take the limit, as on the leaderboard; a jailed process has a CPU
+        # limit of its own, so one that may not fit the next case in it is replaced.
+        cpu_limit = getattr(getattr(runner, "limits", None), "cpu_s", None)
         session: Session | None = None
+        spent = 0.0  # the current process's seconds so far (a single thread's CPU)
         try:
             for item in prepared:
                 case = item.case
                 doing = f"{case.name}: {ENTRY_POINT}()"
-                if session is None:  # the first case, or the next after a failed call
+                if session is not None and cpu_limit is not None \
+                        and spent + limit + _CPU_MARGIN_S > cpu_limit:
+                    session.close()
+                    session = None
+                if session is None:  # the first case, after a failed call, or a full one
                     try:
                         session = runner.session(task, program, filename, load_timeout=wait)
                     except CandidateFailure as exc:
                         return self._failed(_loading(str(exc)), split, started)
+                    load = session.load_reply
+                    spent = load.wall_s if load is not None else 0.0
                 try:
                     reply = session.call("place", {"case": case.name}, timeout=wait,
                                          doing=doing)
@@ -171,6 +182,7 @@ class PrismProblem(Problem):
                     session = None
                     rows.append(_failed_row(item, _timed_out(str(exc), limit)))
                     continue
+                spent += reply.wall_s
                 if reply.wall_s > limit:
                     rows.append(_failed_row(item, f"{doing} took {reply.wall_s:.3f} s, over "
                                                   f"its limit of {limit:g} s"))
