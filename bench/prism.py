@@ -38,7 +38,7 @@ from _timing import best_of
 from adrs.jail import JailRunner
 from adrs.problems import get_problem
 from adrs.problems.prism import score_leaderboard_code
-from adrs.problems.prism._validate import check_placement
+from adrs.problems.prism._validate import judge_placement
 from adrs.simulators import prism, prism_cases
 
 DETERMINISTIC = ("human_SOTA", "openevolve", "gepa")
@@ -137,8 +137,7 @@ def judge_alone(repeat: int) -> None:
         def ours(chosen=chosen, arrays=arrays) -> list[float]:
             out = []
             for case, (models, gpus) in zip(chosen, arrays):
-                models, gpus = check_placement(case, models, gpus)
-                out.append(prism.max_kvpr(case, models, gpus))
+                out.append(judge_placement(case, models, gpus))
                 prism.anchors(case)
             return out
 

@@ -84,6 +84,41 @@ def max_kvpr_kernel(model_size: np.ndarray, req_rate: np.ndarray, slo: np.ndarra
     return worst
 
 
+# judge_kernel's verdicts, in the order it checks them
+PLACEMENT_OK, MODEL_OUT_OF_RANGE, GPU_OUT_OF_RANGE, PLACED_TWICE, NOT_PLACED, OVER_MEMORY = \
+    range(6)
+
+
+@numba.njit(cache=True)
+def judge_kernel(model_size: np.ndarray, req_rate: np.ndarray, slo: np.ndarray,
+                 gpu_num: int, models: np.ndarray, gpus: np.ndarray) -> tuple[int, float]:
+    """(verdict, largest KVPR) of any placement arrays: the verdict is the first rule
+    broken (``PLACEMENT_OK`` when none is), the KVPR is meaningful only then."""
+    n = len(model_size)
+    seen = np.zeros(n, np.int64)
+    for k in range(len(models)):
+        if models[k] < 0 or models[k] >= n:
+            return MODEL_OUT_OF_RANGE, 0.0
+    for k in range(len(gpus)):
+        if gpus[k] < 0 or gpus[k] >= gpu_num:
+            return GPU_OUT_OF_RANGE, 0.0
+    for k in range(len(models)):
+        seen[models[k]] += 1
+    for m in range(n):
+        if seen[m] > 1:
+            return PLACED_TWICE, 0.0
+    for m in range(n):
+        if seen[m] == 0:
+            return NOT_PLACED, 0.0
+    used = np.zeros(gpu_num, np.int64)
+    for k in range(len(models)):
+        used[gpus[k]] += model_size[models[k]]
+    for g in range(gpu_num):
+        if used[g] > GPU_MEM_SIZE:
+            return OVER_MEMORY, 0.0
+    return PLACEMENT_OK, max_kvpr_kernel(model_size, req_rate, slo, gpu_num, models, gpus)
+
+
 @numba.njit(cache=True)
 def anchors_kernel(model_size: np.ndarray, req_rate: np.ndarray, slo: np.ndarray,
                    gpu_num: int) -> tuple[float, float]:
@@ -124,6 +159,21 @@ def max_kvpr(case: PrismCase, models: np.ndarray, gpus: np.ndarray) -> float:
         raise ValueError("a GPU id is out of range")
     return float(max_kvpr_kernel(case.model_size, case.req_rate, case.slo, case.gpu_num,
                                  models, gpus))
+
+
+def judge(case: PrismCase, models: np.ndarray, gpus: np.ndarray) -> tuple[int, float]:
+    """(verdict, largest KVPR) of a placement, in one pass: see :func:`judge_kernel`.
+
+    Raises:
+        ValueError: The arrays are not two 1-d int64 arrays of the same length.
+    """
+    if not (isinstance(models, np.ndarray) and isinstance(gpus, np.ndarray)
+            and models.ndim == 1 and models.shape == gpus.shape
+            and models.dtype == np.int64 and gpus.dtype == np.int64):
+        raise ValueError("models and gpus must be 1-d int64 arrays of the same length")
+    verdict, kvpr = judge_kernel(case.model_size, case.req_rate, case.slo, case.gpu_num,
+                                 models, gpus)
+    return int(verdict), float(kvpr)
 
 
 def anchors(case: PrismCase) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from adrs.problems.prism._validate import InvalidPlacement, check_placement
+from adrs.problems.prism._validate import InvalidPlacement, check_placement, judge_placement
 from adrs.simulators import prism, prism_cases
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -145,13 +145,20 @@ def test_validation_agrees_with_the_oracle(data):
     expected = oracle.verdict(gpu_num, models, placement)
     arrays = (np.array([m for m, _ in entries], np.int64),
               np.array([g for _, g in entries], np.int64))
+    native = {"ok": prism.PLACEMENT_OK, "gpu": prism.GPU_OUT_OF_RANGE,
+              "twice": prism.PLACED_TWICE, "missing": prism.NOT_PLACED,
+              "memory": prism.OVER_MEMORY}
+    assert prism.judge(case, *arrays)[0] == native[expected]
     if expected == "ok":
         check_placement(case, *arrays)
+        assert judge_placement(case, *arrays) == oracle.max_kvpr(placement)
         return
     pattern = {"gpu": "is on GPU -?\\d+, out of range", "twice": "is placed \\d+ times",
                "missing": "models are not placed", "memory": "GB of models, over its 80 GB"}
     with pytest.raises(InvalidPlacement, match=pattern[expected]):
         check_placement(case, *arrays)
+    with pytest.raises(InvalidPlacement, match=pattern[expected]):
+        judge_placement(case, *arrays)
 
 
 def test_validation_names_what_is_wrong():
@@ -175,6 +182,9 @@ def test_validation_names_what_is_wrong():
     assert prism.max_kvpr(case, models, gpus) == prism.FULL_GPU_KVPR
     assert error([0, 1, 2], [0, 1]) == "the jail's reply holds no placement (two int64 arrays)"
     assert error([0, 1, 3], [0, 1, 1]) == "the jail's reply holds model indices outside the case"
+    assert prism.judge(case, a([0, 1, 3]), a([0, 1, 1]))[0] == prism.MODEL_OUT_OF_RANGE
+    with pytest.raises(ValueError, match="models and gpus must be 1-d int64 arrays"):
+        prism.judge(case, a([0, 1, 2]), a([0, 1]))
 
 
 def test_a_large_generated_case_scores_as_the_oracle():

@@ -24,9 +24,9 @@ import numpy as np
 from adrs.jail import CandidateFailure, JailTask, Runner, Session
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
 from adrs.problems.prism._jail import ENTRY_POINT
-from adrs.problems.prism._validate import InvalidPlacement, check_placement
+from adrs.problems.prism._validate import InvalidPlacement, judge_placement
 from adrs.simulators import prism_cases
-from adrs.simulators.prism import PrismCase, anchors, case_score, finite_or_zero, max_kvpr
+from adrs.simulators.prism import PrismCase, anchors, case_score, finite_or_zero
 
 _PROGRAMS = "adrs.problems.prism.programs"  # the bundled candidate programs
 
@@ -191,13 +191,12 @@ class PrismProblem(Problem):
                 if invalid is not None:
                     return self._failed(f"{case.name}: {str(invalid)[:_TEXT_CAP]}", split,
                                         started)
+                begun = time.perf_counter()
                 try:
-                    models, gpus = check_placement(case, reply.arrays.get("models"),
-                                                   reply.arrays.get("gpus"))
+                    kvpr = judge_placement(case, reply.arrays.get("models"),
+                                           reply.arrays.get("gpus"))
                 except InvalidPlacement as exc:
                     return self._failed(f"{case.name}: {exc}", split, started)
-                begun = time.perf_counter()
-                kvpr = max_kvpr(case, models, gpus)
                 scoring_seconds += time.perf_counter() - begun
                 rows.append(_row(item, kvpr, reply.wall_s))
         finally:

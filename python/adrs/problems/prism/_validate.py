@@ -11,13 +11,36 @@ from typing import Any
 
 import numpy as np
 
-from adrs.simulators.prism import GPU_MEM_SIZE, PrismCase
+from adrs.simulators.prism import GPU_MEM_SIZE, PLACEMENT_OK, PrismCase, judge
 
 _SHOWN = 6  # models listed in a message before "..."
 
 
 class InvalidPlacement(ValueError):
     """The placement breaks a rule; the message says which, naming models and GPUs."""
+
+
+def judge_placement(case: PrismCase, models: Any, gpus: Any) -> float:
+    """The placement's largest KVPR, if it passes :func:`check_placement` (one native pass;
+    the reason of a failure is worked out only when there is one).
+
+    Raises:
+        InvalidPlacement: As :func:`check_placement`.
+    """
+    check_arrays(models, gpus)
+    verdict, kvpr = judge(case, models, gpus)
+    if verdict != PLACEMENT_OK:
+        check_placement(case, models, gpus)  # raises, naming what is wrong
+        raise AssertionError(f"the native verdict {verdict} has no reason")  # unreachable
+    return kvpr
+
+
+def check_arrays(models: Any, gpus: Any) -> None:
+    """Raises InvalidPlacement unless the reply holds two 1-d int64 arrays of one length."""
+    if not (isinstance(models, np.ndarray) and isinstance(gpus, np.ndarray)
+            and models.ndim == 1 and models.shape == gpus.shape
+            and models.dtype == np.int64 and gpus.dtype == np.int64):
+        raise InvalidPlacement("the jail's reply holds no placement (two int64 arrays)")
 
 
 def check_placement(case: PrismCase, models: Any, gpus: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -33,10 +56,7 @@ def check_placement(case: PrismCase, models: Any, gpus: Any) -> tuple[np.ndarray
         InvalidPlacement: Malformed arrays, an index out of range, a GPU id out of range,
             a model placed twice or not at all, a GPU over its memory.
     """
-    if not (isinstance(models, np.ndarray) and isinstance(gpus, np.ndarray)
-            and models.ndim == 1 and models.shape == gpus.shape
-            and models.dtype == np.int64 and gpus.dtype == np.int64):
-        raise InvalidPlacement("the jail's reply holds no placement (two int64 arrays)")
+    check_arrays(models, gpus)
     n = case.num_models
     if models.size and (models.min() < 0 or models.max() >= n):
         raise InvalidPlacement("the jail's reply holds model indices outside the case")
