@@ -35,6 +35,10 @@ _PROBLEMS: dict[str, tuple[str, str]] = {
         "adrs.problems.eplb:ExpertPlacementProblem",
         "Replicate and place MoE experts on GPUs to balance load (needs adrs[moe])",
     ),
+    "cloudcast": (
+        "adrs.problems.cloudcast:CloudcastProblem",
+        "Route a broadcast across AWS, Azure and GCP regions at the least cost (ADRS leaderboard)",
+    ),
     "toy": ("adrs.problems.toy:ToyProblem", "Fit a hidden piecewise curve (a fast demo problem)"),
 }
 
