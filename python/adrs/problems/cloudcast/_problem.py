@@ -125,7 +125,7 @@ class CloudcastProblem(Problem):
 
     @property
     def initial_program(self) -> str:
-        return package_text(_PROGRAMS, "dijkstra.py")
+        return package_text(_PROGRAMS, "initial.py")
 
     @property
     def baselines(self) -> Mapping[str, Baseline]:

@@ -13,7 +13,7 @@ def search_algorithm(src, dsts, G, num_partitions):
     parent = {src: None}
     waiting = list(dsts)
     while waiting:
-        costs, paths = nx.multi_source_dijkstra(graph, set(parent), weight="cost")
+        costs, paths = nx.multi_source_dijkstra(graph, list(parent), weight="cost")
         best = min(waiting, key=lambda d: (costs[d], len(paths[d]), d))
         hops = paths[best]
         for u, v in zip(hops, hops[1:]):
