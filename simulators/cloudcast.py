@@ -23,8 +23,8 @@ leaderboard's (its Cloudcast ``BCSimulator``), restated here:
    ``regions * VMs * 0.54 $/h / 3600 * round(transfer time, 2)``.
 
 Every sum runs in the reference's order, so the results equal the reference's bit for
-bit. :func:`oracle_broadcast` restates the rules over plain dicts, the cross-check of the
-kernel (``tests/simulators/test_cloudcast.py``).
+bit. ``tests/simulators/cloudcast_oracle.py`` restates the rules over plain dicts, the
+cross-check of the kernel.
 """
 
 from __future__ import annotations
@@ -341,8 +341,7 @@ def _broadcast_kernel(offsets, edges, num_dests, num_partitions, edge_src, edge_
             for k in range(offsets[r], offsets[r + 1]):
                 s = slot[edges[k]]
                 t = count[s] * partition_vol * 8.0 / flow[s]
-                if t > worst:
-                    worst = t
+                worst = max(worst, t)
         dest_times[d] = worst
     egress_cost = 0.0
     for i in range(n_nodes):  # networkx's edge order: by source region, then creation
@@ -396,50 +395,3 @@ class BroadcastModel:
         instance = instance_cost(int(regions), g.num_vms, transfer_time)
         return BroadcastOutcome(transfer_time, float(egress_cost) + instance, float(egress_cost),
                                 instance, times, int(regions), int(links))
-
-
-def oracle_broadcast(graph: CloudGraph, transfer: Transfer,
-                     paths: Mapping[str, Mapping[str, Sequence[Sequence[str]]]]
-                     ) -> tuple[float, float]:
-    """The rules over plain dicts of region names: ``(transfer_time, cost)``.
-
-    Slow and obvious, for tests: the cross-check of :class:`BroadcastModel`.
-    """
-    index = graph.edge_index()
-    pvol = transfer.data_vol / transfer.num_partitions
-    link_partitions: dict[tuple[str, str], set[int]] = {}
-    regions: dict[str, None] = {}
-    for dst in transfer.dests:
-        for p in range(transfer.num_partitions):
-            for u, v, *_ in paths[dst][str(p)]:
-                if (u, v) not in link_partitions:
-                    link_partitions[(u, v)] = set()
-                    regions.setdefault(u)
-                    regions.setdefault(v)
-                link_partitions[(u, v)].add(p)
-    flow = {link: float(graph.throughput[index[link]]) for link in link_partitions}
-    ingress, egress = transfer.limits(graph.num_vms)
-    for region in regions:
-        provider = PROVIDERS.index(provider_of(region))
-        incoming = [link for link in link_partitions if link[1] == region]
-        outgoing = [link for link in link_partitions if link[0] == region]
-        in_sum = sum(flow[link] for link in incoming)
-        out_sum = sum(flow[link] for link in outgoing)
-        for links, total, limit in ((incoming, in_sum, ingress[provider]),
-                                    (outgoing, out_sum, egress[provider])):
-            if total > limit:
-                for link in links:
-                    flow[link] = min(flow[link], limit * (1 / len(links)))
-    times = []
-    for dst in transfer.dests:
-        times.append(max(len(link_partitions[(u, v)]) * pvol * 8 / flow[(u, v)]
-                         for p in range(transfer.num_partitions)
-                         for u, v, *_ in paths[dst][str(p)]))
-    transfer_time = max(times)
-    egress_cost = 0.0
-    for region in regions:
-        for (u, v), used in link_partitions.items():
-            if u == region:
-                egress_cost += len(used) * pvol * float(graph.cost[index[(u, v)]])
-    return transfer_time, egress_cost + instance_cost(len(regions), graph.num_vms,
-                                                      transfer_time)

@@ -22,7 +22,8 @@ _EXPORTS = {
     "BroadCastTopology": "adrs.problems.cloudcast.broadcast",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["BEST_COST", "FAILURE_SCORE", "SUITES", "VALIDATIONS", "WORST_COST",
+           "BroadCastTopology", "CloudcastProblem", "score_leaderboard"]
 
 
 def __getattr__(name: str) -> Any:

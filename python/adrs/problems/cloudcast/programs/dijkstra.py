@@ -3,6 +3,8 @@
 Links into the source are dropped first (data never needs to come back).
 """
 
+from itertools import pairwise
+
 import networkx as nx
 from broadcast import BroadCastTopology
 
@@ -13,7 +15,7 @@ def search_algorithm(src, dsts, G, num_partitions):
     topology = BroadCastTopology(src, dsts, num_partitions)
     for dst in dsts:
         hops = nx.dijkstra_path(graph, src, dst, weight="cost")
-        for u, v in zip(hops, hops[1:]):
+        for u, v in pairwise(hops):
             for partition in range(num_partitions):
                 topology.append_dst_partition_path(dst, partition, [u, v, G[u][v]])
     return topology

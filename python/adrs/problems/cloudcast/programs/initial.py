@@ -2,6 +2,8 @@
 it (the leaderboard's baseline, exactly, with the constants below), with knobs to trade
 price against link speed and to reuse links already carrying data."""
 
+from itertools import pairwise
+
 import networkx as nx
 from broadcast import BroadCastTopology
 
@@ -24,7 +26,7 @@ def search_algorithm(src, dsts, G, num_partitions):
     topology = BroadCastTopology(src, dsts, num_partitions)
     for dst in dsts:
         hops = nx.dijkstra_path(graph, src, dst, weight=weight)
-        for u, v in zip(hops, hops[1:]):
+        for u, v in pairwise(hops):
             used.add((u, v))
             for partition in range(num_partitions):
                 topology.append_dst_partition_path(dst, partition, [u, v, G[u][v]])

@@ -1,6 +1,8 @@
 """A minimum-cost arborescence rooted at the source over the source and destinations
 (Edmonds' algorithm); every partition follows the tree to each destination."""
 
+from itertools import pairwise
+
 import networkx as nx
 from broadcast import BroadCastTopology
 
@@ -17,7 +19,7 @@ def search_algorithm(src, dsts, G, num_partitions):
     topology = BroadCastTopology(src, dsts, num_partitions)
     for dst in dsts:
         hops = nx.shortest_path(tree, src, dst)
-        for u, v in zip(hops, hops[1:]):
+        for u, v in pairwise(hops):
             for partition in range(num_partitions):
                 topology.append_dst_partition_path(dst, partition, [u, v, G[u][v]])
     return topology

@@ -3,6 +3,8 @@ that is cheapest ($/GB) to reach from any region already in the tree, through an
 region; every partition follows the tree. A link the tree already holds is paid for once
 per partition, so sharing links is what saves egress."""
 
+from itertools import pairwise
+
 import networkx as nx
 from broadcast import BroadCastTopology
 
@@ -16,7 +18,7 @@ def search_algorithm(src, dsts, G, num_partitions):
         costs, paths = nx.multi_source_dijkstra(graph, list(parent), weight="cost")
         best = min(waiting, key=lambda d: (costs[d], len(paths[d]), d))
         hops = paths[best]
-        for u, v in zip(hops, hops[1:]):
+        for u, v in pairwise(hops):
             if v not in parent:
                 parent[v] = u
         for region in hops:  # no link may lead back into the tree
@@ -28,7 +30,7 @@ def search_algorithm(src, dsts, G, num_partitions):
         while parent[hops[-1]] is not None:
             hops.append(parent[hops[-1]])
         hops.reverse()
-        for u, v in zip(hops, hops[1:]):
+        for u, v in pairwise(hops):
             for partition in range(num_partitions):
                 topology.append_dst_partition_path(dst, partition, [u, v, G[u][v]])
     return topology
