@@ -173,7 +173,7 @@ def test_cli_eval_json_and_a_failing_program_in_one_line(tmp_path):
     out = adrs("eval", "cloudcast", str(bad))
     assert out.returncode == 1
     assert out.stdout.splitlines()[-1] == (
-        "FAILED (score 0): search_algorithm() must return a BroadCastTopology (an object "
+        "FAILED (score 0): intra_aws: search_algorithm() must return a BroadCastTopology (an object "
         "whose paths is a dict); it returned a NoneType")
     assert "Traceback" not in out.stderr
     out = adrs("eval", "cloudcast", str(bad), "--option", "validation=lax")

@@ -185,12 +185,15 @@ class CloudcastProblem(Problem):
         model_seconds = 0.0
         for transfer in transfers:
             try:  # a fresh process per transfer, as the reference builds a fresh graph
-                with runner.session(task, program, filename) as session:
-                    reply = session.call("search", {"transfer": transfer.name},
-                                         timeout=SEARCH_TIMEOUT_S,
-                                         doing=f"{transfer.name}: search_algorithm()")
-            except CandidateFailure as exc:
+                opened = runner.session(task, program, filename)
+            except CandidateFailure as exc:  # the program did not load: no transfer involved
                 return str(exc)
+            try:
+                with opened as session:
+                    reply = session.call("search", {"transfer": transfer.name},
+                                         timeout=SEARCH_TIMEOUT_S, doing="search_algorithm()")
+            except CandidateFailure as exc:
+                return f"{transfer.name}: {exc}"
             offsets, edges = reply.arrays.get("offsets"), reply.arrays.get("edges")
             if offsets is None or edges is None:
                 return f"{transfer.name}: the jail's reply holds no topology"
