@@ -37,7 +37,8 @@ _PROBLEMS: dict[str, tuple[str, str]] = {
     ),
     "cloudcast": (
         "adrs.problems.cloudcast:CloudcastProblem",
-        "Route a broadcast across AWS, Azure and GCP regions at the least cost (ADRS leaderboard)",
+        ("Route a broadcast across AWS, Azure and GCP regions at the least cost "
+         "(needs adrs[cloudcast])"),
     ),
     "toy": ("adrs.problems.toy:ToyProblem", "Fit a hidden piecewise curve (a fast demo problem)"),
 }

@@ -1,11 +1,13 @@
 """The jail side of ``cloudcast``: build the graph, call ``search_algorithm``, send back
 its topology as link ids.
 
-The zygote holds the profiles' links (names, $/GB, Gbps) and the split group's transfers,
-with networkx imported. Each ``search {transfer}`` call builds a fresh ``networkx.DiGraph``
-exactly as the leaderboard's ``make_nx_graph`` does (same links in the same order, same
-attributes ``cost`` and ``throughput``), so a published solution sees what it saw there
-and whatever it does to the graph dies with the call; it calls
+The zygote holds the profiles' links (names, $/GB, Gbps), the split group's transfers and
+the ``networkx.DiGraph`` built exactly as the leaderboard's ``make_nx_graph`` builds it
+(same links in the same order, same attributes ``cost`` and ``throughput``), so a
+published solution sees what it saw there. Each jailed process is a fork that answers
+one ``search {transfer}`` call (the judge opens one per transfer): whatever the candidate
+does to its copy of the graph dies with it (a later call in the same process gets a
+freshly built graph). The call
 ``search_algorithm(src, dsts, G, num_partitions)`` and encodes the returned topology's
 ``paths`` as link ids. The judge checks the ids again and computes time and cost from its
 own copy of the profiles: the ``edge_data`` a topology carries is never read.
@@ -31,6 +33,7 @@ from adrs.problems.cloudcast import broadcast
 
 ENTRY = "search_algorithm"
 MAX_LINKS = 2_000_000  # more links than this in one topology is not a topology
+_GRAPH_LENT = False  # whether this process has handed the zygote's graph out
 
 
 class CloudcastHandler(Handler):
@@ -38,9 +41,6 @@ class CloudcastHandler(Handler):
 
     @classmethod
     def prepare(cls, shared: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
-        import networkx  # in the zygote: every candidate starts with it imported
-
-        del networkx
         nodes = list(shared["nodes"])
         links = list(zip([nodes[i] for i in arrays["edge_src"].tolist()],
                          [nodes[i] for i in arrays["edge_dst"].tolist()],
@@ -48,7 +48,8 @@ class CloudcastHandler(Handler):
         index = {(u, v): i for i, (u, v, _, _) in enumerate(links)}
         transfers = {str(t["key"]): (str(t["source"]), [str(d) for d in t["dests"]],
                                      int(t["num_partitions"])) for t in shared["transfers"]}
-        return links, index, transfers
+        # built once here: each jailed process is a fork, so each gets its own copy
+        return links, index, transfers, _graph(links)
 
     def __init__(self, prepared: Any, program: str, filename: str) -> None:
         super().__init__(prepared, program, filename)
@@ -67,13 +68,13 @@ class CloudcastHandler(Handler):
                arrays: Mapping[str, np.ndarray]) -> tuple[dict[str, Any], dict]:
         if op != "search":
             return super().handle(op, header, arrays)
-        import networkx as nx
-
-        links, index, transfers = self.prepared
+        global _GRAPH_LENT
+        links, index, transfers, prepared_graph = self.prepared
         source, dests, partitions = transfers[str(header["transfer"])]
-        graph = nx.DiGraph()
-        for u, v, cost, throughput in links:  # make_nx_graph's order and attributes
-            graph.add_edge(u, v, cost=cost, throughput=throughput)
+        # the zygote's graph, once per jailed process; a fresh one for any later call and
+        # in a caller's own process (where the prepared graph is shared between sessions)
+        graph = prepared_graph if in_jail() and not _GRAPH_LENT else _graph(links)
+        _GRAPH_LENT = True
         with _broadcast_importable():
             topology = call_candidate(self.search, source, list(dests), graph, partitions,
                                       what=f"{ENTRY}()", filename=self.filename)
@@ -85,6 +86,16 @@ class CloudcastHandler(Handler):
                 raise CandidateError(f"{ENTRY}() returned a topology that cannot be read: "
                                      f"{type(exc).__name__}: {exc}") from None
         return {}, {"offsets": offsets, "edges": edges}
+
+
+def _graph(links: list[tuple[str, str, float, float]]) -> Any:
+    """The candidate's ``networkx.DiGraph``: make_nx_graph's links, order and attributes."""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for u, v, cost, throughput in links:
+        graph.add_edge(u, v, cost=cost, throughput=throughput)
+    return graph
 
 
 def _encode(topology: Any, dests: list[str], partitions: int,

@@ -23,6 +23,7 @@ there.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Mapping
@@ -87,7 +88,8 @@ class CloudcastProblem(Problem):
             package (``profiles`` reads other ones).
 
     Raises:
-        ValueError: Unknown suite or validation; profiles that do not form the graph.
+        ValueError: Unknown suite or validation; profiles that do not form the graph;
+            networkx is not installed.
         FileNotFoundError: ``profiles`` lacks the files.
     """
 
@@ -105,6 +107,9 @@ class CloudcastProblem(Problem):
         if validation not in VALIDATIONS:
             raise ValueError(f"unknown validation {validation!r}; expected one of "
                              f"{', '.join(VALIDATIONS)}")
+        if importlib.util.find_spec("networkx") is None:  # what candidates search
+            raise ValueError("the cloudcast problem needs networkx: pip install "
+                             "'adrs[cloudcast]'")
         self.suite = suite
         self.validation = validation
         pairs, cost, sent, self.profiles_source = workloads.read_profiles(profiles)
