@@ -110,14 +110,14 @@ def test_a_topology_that_skips_partitions_is_refused(cloudcast, jail):
     ("np.zeros(len(dests) * partitions + 1, np.int64), np.zeros(0, np.int32)",
      "intra_aws: destination aws:me-south-1, partition 0: no path"),
     # one link id past the graph's links
-    ("np.arange(len(dests) * partitions + 1, dtype=np.int64), "
-     "np.full(len(dests) * partitions, 10**6, np.int32)",
+    (("np.arange(len(dests) * partitions + 1, dtype=np.int64), "
+      "np.full(len(dests) * partitions, 10**6, np.int32)"),
      "intra_aws: the topology names links that are not in the graph"),
-    # the cheapest link of the graph for every partition: it reaches no destination
-    ("np.arange(len(dests) * partitions + 1, dtype=np.int64), "
-     "np.zeros(len(dests) * partitions, np.int32)",
-     "intra_aws: destination aws:me-south-1, partition 0: the partition's links do not lead "
-     "from aws:ap-northeast-1 to aws:me-south-1"),
+    # the graph's first link for every partition: it reaches no destination
+    (("np.arange(len(dests) * partitions + 1, dtype=np.int64), "
+      "np.zeros(len(dests) * partitions, np.int32)"),
+     ("intra_aws: destination aws:me-south-1, partition 0: the partition's links do not "
+      "lead from aws:ap-northeast-1 to aws:me-south-1")),
 ])
 def test_disabling_the_jails_encoder_does_not_pass_the_judges_check(cloudcast, jail, encode,
                                                                      error):

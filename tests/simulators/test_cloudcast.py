@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +168,7 @@ def random_case(rng: np.random.Generator) -> tuple[CloudGraph, Transfer, dict]:
                             else list(parent)[int(rng.integers(len(parent)))])
                 if hops[-1] in hops[:-1]:
                     hops[-1] = source
-            for child, up in zip(hops, hops[1:]):
+            for child, up in pairwise(hops):
                 parent.setdefault(child, up)
         for dst in dests:
             route, node = [], dst
