@@ -39,6 +39,11 @@ _PROBLEMS: dict[str, tuple[str, str]] = {
         "adrs.problems.prism:PrismProblem",
         "Place models on GPUs to minimise the largest KV-cache pressure (ADRS Leaderboard)",
     ),
+    "cloudcast": (
+        "adrs.problems.cloudcast:CloudcastProblem",
+        ("Route a broadcast across AWS, Azure and GCP regions at the least cost "
+         "(needs adrs[cloudcast])"),
+    ),
     "toy": ("adrs.problems.toy:ToyProblem", "Fit a hidden piecewise curve (a fast demo problem)"),
 }
 
