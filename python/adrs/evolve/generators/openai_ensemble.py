@@ -177,7 +177,8 @@ def _key(model: ModelConfig) -> str:
     value = os.environ.get(model.api_key_env)
     if not value:
         raise ValueError(f"model {model.name!r}: environment variable "
-                         f"{model.api_key_env} (api_key_env) is not set")
+                         f"{model.api_key_env} (api_key_env) is not set; set it, or run "
+                         "with --offline (the offline mutator, no model)")
     return value
 
 
