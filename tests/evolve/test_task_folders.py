@@ -574,3 +574,41 @@ def test_shinka_sine_approx_scores_as_natively(runner: Any, tmp_path: Path) -> N
     result = problem.evaluate(problem.initial_program, runner=runner)
     expected = native(folder, problem.initial_program, "main", "evaluate.py", tmp=tmp_path)
     assert result.score == expected["combined_score"] == pytest.approx(0.1045, abs=1e-4)
+
+
+# -- OpenEvolve itself, where an interpreter with it is named --------------------------
+
+OPENEVOLVE_PYTHON = os.environ.get("ADRS_OPENEVOLVE_PYTHON")
+OPENEVOLVE_SCRIPT = """
+import asyncio, json, sys
+from openevolve.config import EvaluatorConfig
+from openevolve.evaluator import Evaluator
+config = EvaluatorConfig(cascade_evaluation=True, cascade_thresholds=[0.5, 1.6],
+                         max_retries=0)
+evaluator = Evaluator(config, sys.argv[1])
+for value in json.loads(sys.argv[2]):
+    program = "# EVOLVE-BLOCK-START\\ndef value():\\n    return %r\\n# EVOLVE-BLOCK-END\\n" % value
+    print("OE" + json.dumps(asyncio.run(evaluator.evaluate_program(program, f"p{value}"))))
+"""
+
+
+@pytest.mark.skipif(not OPENEVOLVE_PYTHON, reason="set ADRS_OPENEVOLVE_PYTHON to an "
+                    "interpreter with openevolve 0.3.2 to compare with OpenEvolve itself")
+def test_cascade_equals_openevolve_itself(root: Path, runner: Any) -> None:
+    folder = root / "cascade"
+    if not folder.exists():
+        write_folder(root, "cascade", {
+            "evaluator.py": CASCADE_EVALUATOR, "initial_program.py": VALUE_PROGRAM.format(3),
+            "config.yaml": "evaluator:\n  cascade_thresholds: [0.5, 1.6]\n"})
+    values = [3, 6, 9, 13, -2]
+    done = subprocess.run([str(OPENEVOLVE_PYTHON), "-c", OPENEVOLVE_SCRIPT,
+                           str(folder / "evaluator.py"), json.dumps(values)],
+                          capture_output=True, text=True, timeout=300, check=True)
+    theirs = [json.loads(line[2:]) for line in done.stdout.splitlines()
+              if line.startswith("OE")]
+    problem = FolderProblem(folder)
+    for value, expected in zip(values, theirs, strict=True):
+        ours = problem.evaluate(VALUE_PROGRAM.format(value), runner=runner)
+        assert ours.score == expected["combined_score"]
+        assert ours.metrics == {k: v for k, v in expected.items()
+                                if isinstance(v, (int, float))}
