@@ -95,7 +95,7 @@ def adrs_wall(folder: Path, root: Path, iterations: int, workers: int,
     argv = [sys.executable, "-m", "adrs.cli", "run", str(folder), "--budget", str(iterations),
             "--workers", str(workers), "--out", str(out), "--json", *extra]
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"adrs run failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
@@ -121,7 +121,7 @@ def openevolve_wall(python: str, folder: Path, root: Path, iterations: int, work
             str(iterations), "--output", str(out)]
     started = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True,
-                          env={**os.environ, "OPENAI_API_KEY": "none"})
+                          env={**os.environ, "OPENAI_API_KEY": "none"}, check=False)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"openevolve-run failed: {done.stderr[-3000:]}")

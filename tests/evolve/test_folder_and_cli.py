@@ -78,8 +78,8 @@ def test_folder_problem_scores_like_its_evaluator(folder: Path) -> None:
     assert config["budget"] == 15 and config["islands"] == {"count": 2,
                                                             "migration_interval": 5}
     assert config["sandbox"] == {"timeout_s": 20.0} and config["workers"] == 2
-    assert ignored == ["database.population_size ignored (adrs keeps every program; the "
-                       "grid cells and islands bound what selection sees)"]
+    assert ignored == [("database.population_size ignored (adrs keeps every program; the "
+                       "grid cells and islands bound what selection sees)")]
 
 
 def test_folder_errors(tmp_path: Path) -> None:

@@ -410,13 +410,13 @@ def test_openevolve_config_keys_translate_or_warn() -> None:
     assert warnings == [
         "log_level ignored (progress goes to stderr; the run database records everything)",
         "prompt.include_artifacts ignored (no adrs equivalent)",
-        "database.population_size ignored (adrs keeps every program; the grid cells and "
-        "islands bound what selection sees)",
-        "database.archive_size ignored (adrs keeps every program; the MAP-Elites grid is "
-        "the archive)",
+        ("database.population_size ignored (adrs keeps every program; the grid cells and "
+        "islands bound what selection sees)"),
+        ("database.archive_size ignored (adrs keeps every program; the MAP-Elites grid is "
+        "the archive)"),
         "database.feature_dimensions[score] ignored (no adrs equivalent)",
-        "evaluator.max_retries ignored (a failed evaluation is the candidate's result, not "
-        "retried)",
+        ("evaluator.max_retries ignored (a failed evaluation is the candidate's result, not "
+        "retried)"),
         "llm.top_p ignored (no adrs equivalent)",
     ]
 
@@ -440,8 +440,8 @@ def test_run_with_openevolve_config_offline_records_warnings(
     captured = capsys.readouterr()
     data = json.loads(captured.out)
     assert data["budget"] == 3  # max_iterations of the OpenEvolve file given to --config
-    assert data["warnings"] == ["oe.yaml: log_level ignored (progress goes to stderr; the "
-                                "run database records everything)"]
+    assert data["warnings"] == [("oe.yaml: log_level ignored (progress goes to stderr; the "
+                                "run database records everything)")]
     assert data["initial_train"] == 1.0
     with sqlite3.connect(tmp_path / "b" / "run.sqlite") as db:
         stored = db.execute("SELECT value FROM meta WHERE key = 'config_warnings'").fetchone()
