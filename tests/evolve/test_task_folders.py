@@ -612,3 +612,15 @@ def test_cascade_equals_openevolve_itself(root: Path, runner: Any) -> None:
         assert ours.score == expected["combined_score"]
         assert ours.metrics == {k: v for k, v in expected.items()
                                 if isinstance(v, (int, float))}
+
+
+def test_the_zygote_preloads_only_fork_safe_libraries_the_evaluator_imports(
+        root: Path, runner: Any) -> None:
+    folder = write_folder(root, "preload", {
+        "evaluator.py": ("import numpy as np\nimport json\nimport torch\n"
+                         "from numpy.linalg import norm\n\n"
+                         "def evaluate(program_path):\n    import nosuchlibrary_xyz\n"),
+        "initial_program.py": VALUE_PROGRAM.format(1)})
+    problem = FolderProblem(folder)
+    # torch (thread pools) and the missing library are imported per candidate, if at all
+    assert problem.jail_task("train").preload == ("numpy", "numpy.linalg")

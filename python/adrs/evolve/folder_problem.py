@@ -23,6 +23,7 @@ defined; without it such folders have no held-out data and ``test`` is ``train``
 from __future__ import annotations
 
 import ast
+import importlib.util
 import math
 import os
 import time
@@ -45,6 +46,10 @@ OPENEVOLVE_STAGES = ("evaluate_stage1", "evaluate_stage2", "evaluate_stage3")
 # OpenEvolve 0.3.2's defaults: cascade on, these thresholds before stages 2 and 3
 DEFAULT_THRESHOLDS = (0.5, 0.75, 0.9)
 FORMATS = ("openevolve", "shinka")
+# Libraries whose import starts no thread and whose import costs more than the fork: the
+# zygote imports the ones an evaluator uses once, instead of every candidate's process
+# (JAX starts threads at import and torch pools: never these, see _folder_jail)
+FORK_SAFE_LIBRARIES = ("numpy", "scipy", "pandas", "networkx", "sympy")
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ class FolderProblem(Problem):
             env = {name: os.environ[name] for name in self.pass_env if name in os.environ}
             self._task = JailTask("adrs.evolve._folder_jail:FolderHandler",
                                   f"folder:{self.folder}", shared, paths=tuple(sorted(paths)),
-                                  env=env)
+                                  preload=preloadable(self.evaluator_path), env=env)
         return self._task
 
     def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
@@ -316,6 +321,32 @@ def _defined_names(path: Path) -> frozenset[str]:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
     return frozenset(names)
+
+
+def preloadable(evaluator: Path) -> tuple[str, ...]:
+    """The modules of :data:`FORK_SAFE_LIBRARIES` that ``evaluator`` imports (anywhere in
+    its source) and that are installed: the folder's zygote imports them before forking.
+    Nothing of the evaluator itself runs there."""
+    try:
+        tree = ast.parse(evaluator.read_text(errors="replace"))
+    except SyntaxError:
+        return ()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    found = []
+    for name in sorted(names):
+        if name.split(".")[0] not in FORK_SAFE_LIBRARIES:
+            continue
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.append(name)
+        except (ImportError, ValueError):  # a parent that is not installed
+            continue
+    return tuple(found)
 
 
 def _find_evaluator(folder: Path, evaluator: str | Path | None) -> Path:
