@@ -624,3 +624,15 @@ def test_the_zygote_preloads_only_fork_safe_libraries_the_evaluator_imports(
     problem = FolderProblem(folder)
     # torch (thread pools) and the missing library are imported per candidate, if at all
     assert problem.jail_task("train").preload == ("numpy", "numpy.linalg")
+
+
+@needs_shared
+def test_shinka_circle_packing_runs_with_adrs_run_shinka_eval(runner: Any,
+                                                              tmp_path: Path) -> None:
+    folder = SHARED / "shinka/examples/circle_packing"
+    problem = FolderProblem(folder)
+    result = problem.evaluate(problem.initial_program, runner=runner)
+    assert result.error is None, result.error
+    expected = native(folder, problem.initial_program, "main", "evaluate.py", tmp=tmp_path)
+    assert result.score == expected["combined_score"] > 0
+    assert result.metrics["num_valid_runs"] == expected["num_valid_runs"] == 1
