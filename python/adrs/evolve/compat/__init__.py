@@ -1,9 +1,9 @@
 """Stand-ins for the modules other frameworks' task folders import.
 
-A task folder of OpenEvolve imports ``openevolve.evaluation_result``; adrs provides that
-module's public names itself (its own implementation), so such a folder runs unchanged
-without OpenEvolve installed. The folder's jail appends this directory to ``sys.path``,
-after everything else: an installed OpenEvolve still wins. Nothing here is imported by
+A task folder of OpenEvolve imports ``openevolve.evaluation_result``, one of ShinkaEvolve
+``shinka.core.run_shinka_eval``; adrs provides these names itself (its own
+implementations), so such folders run unchanged without those frameworks installed. The folder's jail appends this directory to ``sys.path``,
+after everything else: an installed framework still wins. Nothing here is imported by
 adrs itself.
 """
 
