@@ -25,6 +25,7 @@ from adrs.cli import main
 from adrs.evolve import compat
 from adrs.evolve._program import region_text
 from adrs.evolve.folder_problem import FolderProblem, translate_openevolve_config
+from adrs.evolve.generators.mutator import OfflineMutator
 from adrs.jail import JailRunner
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "folders"
@@ -347,6 +348,7 @@ def test_relative_data_paths_resolve_in_the_folder(root: Path, runner: Any,
 @needs_shared
 @pytest.mark.parametrize(("relative", "score"), [
     ("adrs/openevolve/examples/ADRS/prism", 21.8916),
+    ("openevolve/examples/circle_packing", 0.36424),  # its evaluator runs a subprocess
 ])
 def test_real_folders_score_as_natively(relative: str, score: float, runner: Any,
                                         tmp_path: Path) -> None:
@@ -355,7 +357,12 @@ def test_real_folders_score_as_natively(relative: str, score: float, runner: Any
     result = problem.evaluate(problem.initial_program, runner=runner)
     assert result.score == pytest.approx(score, abs=1e-4)
     expected = native(folder, problem.initial_program, tmp=tmp_path)
-    assert result.score == pytest.approx(expected["combined_score"], rel=1e-12)
+    assert result.score == expected["combined_score"]
+    # a changed program: the offline mutator's first proposal (seed 1)
+    changed = OfflineMutator().mutate(problem.initial_program, [], 1).program
+    assert changed is not None and changed != problem.initial_program
+    assert problem.evaluate(changed, runner=runner).score \
+        == native(folder, changed, tmp=tmp_path)["combined_score"]
 
 
 # -- 7. markers, explicit files, config keys and their warnings ---------------------
