@@ -49,6 +49,7 @@ database:
 evaluator:
   timeout: 20
   parallel_evaluations: 2
+  cascade_evaluation: false
 prompt:
   system_message: "Make value(3) equal 10."
 """
@@ -77,11 +78,12 @@ def test_folder_problem_scores_like_its_evaluator(folder: Path) -> None:
     assert config["budget"] == 15 and config["islands"] == {"count": 2,
                                                             "migration_interval": 5}
     assert config["sandbox"] == {"timeout_s": 20.0} and config["workers"] == 2
-    assert ignored == ["database.population_size"]
+    assert ignored == [("database.population_size ignored (adrs keeps every program; the "
+                       "grid cells and islands bound what selection sees)")]
 
 
 def test_folder_errors(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no evaluator.py"):
+    with pytest.raises(FileNotFoundError, match="no evaluator.py .* and no evaluate.py"):
         FolderProblem(tmp_path)
     (tmp_path / "evaluator.py").write_text(EVALUATOR)
     with pytest.raises(FileNotFoundError, match="no initial_program.py"):
@@ -102,7 +104,8 @@ def test_openevolve_llm_section_translates() -> None:
     assert [m["name"] for m in models] == ["a", "b"]
     assert models[0]["base_url"] == "http://127.0.0.1:8000/v1"
     assert models[0]["temperature"] == 0.5 and config["generator"]["retries"] == 2
-    assert "llm.top_p" in ignored and any("api_key" in k for k in ignored)
+    assert "llm.top_p ignored (no adrs equivalent)" in ignored
+    assert any(k.startswith("llm.models[].api_key ignored") for k in ignored)
     assert "sk-in-a-file" not in json.dumps(config)
 
 

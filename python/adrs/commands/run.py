@@ -36,6 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="problem option passed to the problem (repeatable), "
                              "e.g. --option data=DIR")
+    parser.add_argument("--initial", metavar="FILE",
+                        help="a task folder's initial program, named explicitly")
+    parser.add_argument("--evaluator", metavar="FILE",
+                        help="a task folder's evaluator, named explicitly (its folder is "
+                             "the task folder when no DIR is given)")
+    parser.add_argument("--offline", action="store_true",
+                        help="propose with the offline mutator, whatever models the "
+                             "configuration names (no key needed); same as --generator "
+                             "mutator")
+    parser.add_argument("--generator", choices=("llm", "mutator"),
+                        help="who proposes candidates: the configured models or the "
+                             "offline mutator")
+    parser.add_argument("--pass-env", action="append", default=[], metavar="NAME",
+                        help="give a task folder's evaluator this environment variable "
+                             "(repeatable; none is given by default)")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
                         help="let model-generated candidates run on a machine where the jail "
                              "cannot isolate them (see 'adrs doctor')")
@@ -58,17 +73,25 @@ def run(args: argparse.Namespace) -> Output:
                              f"not {args.target!r}")
         _refuse_changes(args, controller)
     else:
+        if not args.target and args.evaluator:
+            args.target = str(Path(args.evaluator).resolve().parent)
         if not args.target:
             raise ValueError("name a problem or a task folder (or --resume --out DIR)")
         options = _problem_options(args)
-        spec, base = _resolve(args.target, options, progress)
+        spec, base, config_file, warnings = _resolve(args, options)
+        for line in warnings:
+            if progress is not None:
+                print(f"warning: {line}", file=progress)
         from adrs.evolve.config import load_config
 
-        config = load_config(args.config, args.models, base=base, overrides={
-            "budget": args.budget, "seed": args.seed, "workers": args.workers})
+        overrides: dict[str, Any] = {"budget": args.budget, "seed": args.seed,
+                                     "workers": args.workers}
+        config = load_config(config_file, args.models, base=base, overrides=overrides)
+        config = _with_generator(config, _generator_choice(args))
         out = Path(args.out) if args.out else default_out_dir(spec.label)
         controller = Controller(spec, config, out, progress=progress, argv=argv,
-                                unsafe_no_sandbox=args.unsafe_no_sandbox)
+                                unsafe_no_sandbox=args.unsafe_no_sandbox,
+                                warnings=warnings)
     try:
         summary = controller.run()
     except KeyboardInterrupt:
@@ -76,7 +99,31 @@ def run(args: argparse.Namespace) -> Output:
 
         raise Interrupted(f"interrupted; the run is in {controller.out_dir} (continue with: "
                           f"adrs run --resume --out {controller.out_dir})") from None
+    if summary.best_id is None and summary.failure:
+        # nothing was scored: not a success, whatever the budget says
+        data = {**summary.to_json(), "error": f"no candidate succeeded: {summary.failure}"}
+        return Output(f"{_text(summary)}\nno candidate succeeded: {summary.failure}", data,
+                      status=1)
     return Output(_text(summary), summary.to_json())
+
+
+def _generator_choice(args: argparse.Namespace) -> str | None:
+    if args.offline and args.generator == "llm":
+        raise ValueError("--offline and --generator llm contradict each other")
+    return "mutator" if args.offline else args.generator
+
+
+def _with_generator(config: Any, kind: str | None) -> Any:
+    """``config`` with ``generator.kind`` set by the command line."""
+    if kind is None:
+        return config
+    import dataclasses
+
+    if kind == "llm" and not config.generator.models:
+        raise ValueError("--generator llm needs models (--models FILE, or the folder's "
+                         "config)")
+    return dataclasses.replace(config, generator=dataclasses.replace(config.generator,
+                                                                     kind=kind))
 
 
 def _problem_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,9 +156,10 @@ def _refuse_changes(args: argparse.Namespace, controller: Any) -> None:
             raise ValueError(f"{option_flag(key)}={value} cannot change the run being resumed "
                              f"(it has {key}={stored.get(key)!r})")
     if args.config is not None or args.models is not None:
-        base = _resolve(args.target, {}, None)[1] if args.target and Path(args.target).is_dir() \
-            else None
-        wanted = config_to_mapping(load_config(args.config, args.models, base=base))
+        base, config_file = None, args.config
+        if args.target and Path(args.target).is_dir():
+            _, base, config_file, _ = _resolve(args, {})
+        wanted = config_to_mapping(load_config(config_file, args.models, base=base))
         have = config_to_mapping(controller.config)
         for key in ("budget", "workers"):  # these two may change on resume
             wanted.pop(key, None)
@@ -134,31 +182,60 @@ def _first_difference(old: Any, new: Any, key: str = "") -> tuple[str, Any, Any]
     return None if old == new else (key, old, new)
 
 
-def _resolve(target: str, options: dict[str, Any],
-             progress: Any) -> tuple[Any, dict[str, Any] | None]:
+def _resolve(args: argparse.Namespace, options: dict[str, Any]
+             ) -> tuple[Any, dict[str, Any] | None, str | None, list[str]]:
+    """The problem's spec, a task folder's translated configuration, the adrs
+    configuration file still to read, and one warning per ignored key.
+
+    ``--config`` of a task folder may be an OpenEvolve configuration (any top-level key
+    that is not an adrs key): it is then read as the folder's own.
+    """
     from adrs.evolve.executor import ProblemSpec
 
+    target = args.target
+    folder_flags = [flag for flag, value in (("--initial", args.initial),
+                                             ("--evaluator", args.evaluator),
+                                             ("--pass-env", args.pass_env)) if value]
     if target in problem_names():
+        if folder_flags:
+            raise ValueError(f"{folder_flags[0]} applies to task folders, not to built-in "
+                             "problems")
         from adrs.commands._problem_args import check_options
 
         check_options(target, options)
-        return ProblemSpec.registered(target, **options), None
+        return ProblemSpec.registered(target, **options), None, args.config, []
     folder = Path(target)
     if folder.is_dir():
         from adrs.evolve.folder_problem import FolderProblem
 
         if options:
             raise ValueError("--option applies to built-in problems, not to task folders")
-        problem = FolderProblem(folder)
+        folder_options: dict[str, Any] = {"path": str(folder.resolve())}
+        config_file = args.config
+        if config_file is not None and _is_openevolve_config(config_file):
+            folder_options["config"] = str(Path(config_file).resolve())
+            config_file = None
+        for key in ("initial", "evaluator"):
+            if getattr(args, key):
+                folder_options[key] = str(Path(getattr(args, key)).resolve())
+        if args.pass_env:
+            folder_options["pass_env"] = list(args.pass_env)  # names only, never values
+        problem = FolderProblem(**folder_options)
         base, ignored = problem.run_config()
-        if ignored and progress is not None:
-            print(f"note: {problem.config_path} keys without an adrs equivalent were "
-                  f"ignored: {', '.join(ignored)}", file=progress)
-        spec = ProblemSpec("adrs.evolve.folder_problem:FolderProblem",
-                           {"path": str(folder.resolve())}, str(folder))
-        return spec, base
+        where = problem.config_path.name
+        warnings = [f"{where}: {line}" for line in ignored]
+        spec = ProblemSpec("adrs.evolve.folder_problem:FolderProblem", folder_options,
+                           str(folder))
+        return spec, base, config_file, warnings
     raise ValueError(f"{target!r} is neither a built-in problem ({', '.join(problem_names())})"
                      " nor a folder")
+
+
+def _is_openevolve_config(path: str) -> bool:
+    """Whether a YAML file has a top-level key that no adrs configuration has."""
+    from adrs.evolve.config import RunConfig, _read_yaml_mapping
+
+    return bool(set(_read_yaml_mapping(path)) - set(RunConfig.__dataclass_fields__))
 
 
 def _text(summary: Any) -> str:

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Mapping
 
 BLOCK_START = "# EVOLVE-BLOCK-START"
 BLOCK_END = "# EVOLVE-BLOCK-END"
+# OpenEvolve's examples also write the markers with a space ("# EVOLVE-BLOCK START")
+_START_RE = re.compile(r"#\s*EVOLVE-BLOCK[-_ ]START\b")
+_END_RE = re.compile(r"#\s*EVOLVE-BLOCK[-_ ]END\b")
+
+
+def is_block_start(line: str) -> bool:
+    """Whether ``line`` is an EVOLVE-BLOCK start marker, in any of its spellings."""
+    return _START_RE.match(line.strip()) is not None
+
+
+def is_block_end(line: str) -> bool:
+    """Whether ``line`` is an EVOLVE-BLOCK end marker, in any of its spellings."""
+    return _END_RE.match(line.strip()) is not None
+
+
+def has_block(program: str) -> bool:
+    """Whether ``program`` holds a start marker in any of its spellings."""
+    return any(is_block_start(line) for line in program.splitlines())
 
 
 def evolve_regions(program: str) -> list[tuple[int, int]]:
@@ -24,12 +43,11 @@ def evolve_regions(program: str) -> list[tuple[int, int]]:
     regions: list[tuple[int, int]] = []
     start: int | None = None
     for number, line in enumerate(lines):
-        text = line.strip()
-        if text.startswith(BLOCK_START):
+        if is_block_start(line):
             if start is not None:
                 raise ValueError(f"line {number + 1}: {BLOCK_START} inside another block")
             start = number + 1
-        elif text.startswith(BLOCK_END):
+        elif is_block_end(line):
             if start is None:
                 raise ValueError(f"line {number + 1}: {BLOCK_END} without {BLOCK_START}")
             regions.append((start, number))

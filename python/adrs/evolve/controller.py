@@ -15,7 +15,7 @@ import os
 import shutil
 import sys
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,6 +84,10 @@ class RunSummary:
             problem's constraint metrics on each split.
         notes: The problem's words on where the gain over the initial program comes from,
             per split, when the score alone would mislead (llm-sql: speed only).
+        warnings: One line per configuration key that was ignored (a task folder's
+            OpenEvolve keys without an equivalent), as recorded in the run database.
+        failure: When no candidate was scored, the most common reason they failed, with
+            its count (``12 of 12 failed: ...``); else None.
     """
 
     out_dir: str
@@ -104,6 +108,8 @@ class RunSummary:
     data: str | None = None
     comparison: Sequence[Mapping[str, Any]] = field(default_factory=list)
     notes: Sequence[str] = field(default_factory=list)
+    warnings: Sequence[str] = field(default_factory=list)
+    failure: str | None = None
 
     @property
     def beats_state_of_the_art(self) -> dict[str, bool | None]:
@@ -130,7 +136,8 @@ class RunSummary:
             "best_program_path": self.best_program_path, "data": self.data,
             "comparison": [dict(row) for row in self.comparison],
             "beats_state_of_the_art": self.beats_state_of_the_art,
-            "notes": list(self.notes),
+            "notes": list(self.notes), "warnings": list(self.warnings),
+            "failure": self.failure,
         }
 
 
@@ -167,13 +174,17 @@ class Controller:
         argv: Command line recorded in the ``runs`` table.
         unsafe_no_sandbox: Let a model-driven run start even where candidates cannot be
             isolated (no namespaces on this machine).
+        warnings: Lines about the configuration (ignored keys), recorded in the run
+            database (meta ``config_warnings``) and in the summary.
     """
 
     def __init__(self, spec: ProblemSpec, config: RunConfig, out_dir: str | Path, *,
                  resume: bool = False, progress: TextIO | None = None,
                  generator: Generator | None = None, executor: Executor | None = None,
-                 argv: Sequence[str] = (), unsafe_no_sandbox: bool = False) -> None:
+                 argv: Sequence[str] = (), unsafe_no_sandbox: bool = False,
+                 warnings: Sequence[str] = ()) -> None:
         self.spec = spec
+        self.warnings = list(warnings)
         self.config = config
         self.out_dir = Path(out_dir)
         self.resume = resume
@@ -346,7 +357,10 @@ class Controller:
         meta: dict[str, Any] = {"config": config_to_mapping(config), "seed": config.seed,
                                 "budget": config.budget,
                                 "sandbox_layers": warm.get("layers", [])}
-        if not self.resume:
+        if self.resume:
+            self.warnings = list(self.db.get_meta("config_warnings") or [])
+        else:
+            meta["config_warnings"] = self.warnings
             meta.update(problem_spec=self.spec.to_json(), created_at=time.time(),
                         adrs_version=__version__)
         self.db.set_meta_many(meta)  # at once: a run is resumable from this commit on
@@ -765,6 +779,15 @@ class Controller:
                 notes.append(f"on {split}: {note}")
         return notes
 
+    def _common_failure(self) -> str | None:
+        """``N of M failed: <the most common first line of their errors>``."""
+        errors = Counter(_first_line(c.error or "no reason recorded")
+                         for c in self.db.candidates("failed"))
+        if not errors:
+            return None
+        reason, count = errors.most_common(1)[0]
+        return f"{count} of {sum(errors.values())} failed: {reason}"
+
     def _finish(self) -> RunSummary:
         stats = self._stats()
         self.progress.finish(stats)
@@ -784,9 +807,14 @@ class Controller:
             seconds=elapsed, rate_per_hour=stats.rate_per_hour, llm=self.db.llm_totals(),
             stopped=stopped, islands=self.islands.summary(), best_program_path=best_path,
             data=self._data, comparison=self._comparison(best, initial),
-            notes=self._gain_notes(best, initial))
+            notes=self._gain_notes(best, initial), warnings=self.warnings,
+            failure=None if best is not None else self._common_failure())
         _atomic_write(self.out_dir / SUMMARY_NAME, json.dumps(summary.to_json(), indent=2))
         return summary
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
 
 
 def unified_diff(parent: Candidate, program: str) -> str:

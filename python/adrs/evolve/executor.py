@@ -216,8 +216,11 @@ class LocalExecutor:
     def _spawn(self, slot: int) -> _Worker:
         parent_sock, child_sock = socket.socketpair()
         env = dict(os.environ)
+        # a variable the user passes to a folder's evaluator by name (--pass-env)
+        passed = set(self.spec.options.get("pass_env") or ())
         for name in secret_names(env, self.sandbox.secret_patterns, self.secret_env):
-            del env[name]
+            if name not in passed:
+                del env[name]
         env["PYTHONUNBUFFERED"] = "1"
         stream = self._log if self._log is not None else subprocess.DEVNULL
         process = subprocess.Popen(

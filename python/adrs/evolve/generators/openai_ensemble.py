@@ -117,9 +117,13 @@ class OpenAIEnsemble:
         for attempt in range(self.config.retries + 1):
             began, clock = time.time(), time.perf_counter()
             try:
-                response = await self._client(index).chat.completions.create(
-                    model=model.name, messages=messages,  # type: ignore[arg-type]
-                    **{**_sampling(model), **overrides})
+                # the client's plain POST: the same errors, retries and headers as
+                # chat.completions.create, without its parameter transform and response
+                # models (about 2 ms of the controller per request, profiled)
+                response = await self._client(index).post(
+                    "/chat/completions", cast_to=dict, body={
+                        "model": model.name, "messages": messages,
+                        **_sampling(model), **overrides})
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError) as exc:
                 calls.append(LLMCall(model.name, attempt, began, time.perf_counter() - clock,
@@ -136,9 +140,10 @@ class OpenAIEnsemble:
                 calls.append(LLMCall(model.name, attempt, began, time.perf_counter() - clock,
                                      error=_describe(exc)))
                 break
-            usage = getattr(response, "usage", None)
-            prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-            completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            usage = response.get("usage") if isinstance(response, dict) else None
+            usage = usage if isinstance(usage, dict) else {}
+            prompt_tokens = _count(usage.get("prompt_tokens"))
+            completion_tokens = _count(usage.get("completion_tokens"))
             cost = (prompt_tokens * model.input_price
                     + completion_tokens * model.output_price) / 1e6
             text = _reply_text(response)
@@ -177,7 +182,8 @@ def _key(model: ModelConfig) -> str:
     value = os.environ.get(model.api_key_env)
     if not value:
         raise ValueError(f"model {model.name!r}: environment variable "
-                         f"{model.api_key_env} (api_key_env) is not set")
+                         f"{model.api_key_env} (api_key_env) is not set; set it, or run "
+                         "with --offline (the offline mutator, no model)")
     return value
 
 
@@ -190,12 +196,20 @@ def _sampling(model: ModelConfig) -> dict[str, Any]:
     return options
 
 
+def _count(value: Any) -> int:
+    """A token count of a reply (untrusted JSON): 0 unless a non-negative integer."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 \
+        else 0
+
+
 def _reply_text(response: Any) -> str | None:
-    choices = getattr(response, "choices", None) or []
-    if not choices:
+    """The first choice's message text of a chat-completions reply (JSON), or None."""
+    choices = response.get("choices") if isinstance(response, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         return None
-    content = getattr(choices[0].message, "content", None)
-    return content if content else None
+    message = choices[0].get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    return content if isinstance(content, str) and content else None
 
 
 def _retry_after(exc: Exception) -> float | None:
