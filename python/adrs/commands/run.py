@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="problem option passed to the problem (repeatable), "
                              "e.g. --option data=DIR")
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the run's live report beside it (see 'adrs serve')")
+    parser.add_argument("--port", type=int, default=8765,
+                        help="port of --serve (default 8765; 0: any free one)")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
                         help="let model-generated candidates run on a machine where the jail "
                              "cannot isolate them (see 'adrs doctor')")
@@ -69,6 +73,11 @@ def run(args: argparse.Namespace) -> Output:
         out = Path(args.out) if args.out else default_out_dir(spec.label)
         controller = Controller(spec, config, out, progress=progress, argv=argv,
                                 unsafe_no_sandbox=args.unsafe_no_sandbox)
+    server = None
+    if args.serve:
+        from adrs.commands.serve import start_beside_run
+
+        server = start_beside_run(controller.out_dir, args.port, progress)
     try:
         summary = controller.run()
     except KeyboardInterrupt:
@@ -76,6 +85,9 @@ def run(args: argparse.Namespace) -> Output:
 
         raise Interrupted(f"interrupted; the run is in {controller.out_dir} (continue with: "
                           f"adrs run --resume --out {controller.out_dir})") from None
+    finally:
+        if server is not None:
+            server.close()
     return Output(_text(summary), summary.to_json())
 
 
