@@ -1,8 +1,8 @@
 """Read one run folder into the plain data the report page draws.
 
-The run database is opened read-only (``mode=ro``), so reading beside a running
-``adrs run`` never blocks it and never writes: SQLite's WAL mode lets a reader see the
-last committed state while the writer goes on. Nothing here creates, migrates or
+The run database is opened with ``query_only``, so reading beside a running ``adrs run``
+never changes it and never blocks it: SQLite's WAL mode lets a reader see the last
+committed state while the writer goes on. Nothing here creates, migrates or
 repairs a file; a folder that is not a run of this schema version is refused in words.
 """
 
@@ -90,8 +90,15 @@ def _open(folder: Path) -> _Connection:
     path = folder / DB_NAME
     if not path.is_file():
         raise RunReadError(f"{folder}: no run here ({DB_NAME} is missing)")
+    # query_only forbids every change to the database. The connection is read-write
+    # where the folder allows it only so that, when it is the last one to close, SQLite
+    # removes the -wal and -shm files it made to read a WAL database (a mode=ro
+    # connection would leave them behind in a finished run's folder); beside a running
+    # run it is not the last, and it leaves them to the writer.
+    writable = os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+    mode = "rw" if writable else "ro"
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True,
                                isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
         raise RunReadError(f"{path}: cannot open: {exc}") from None

@@ -1,6 +1,6 @@
 """``adrs serve``: the report page, live from the run database, over HTTP.
 
-Read-only: only GET and HEAD, and the database is opened with ``mode=ro`` for each
+Read-only: only GET and HEAD, and the database is opened ``query_only`` for each
 request, so it is safe beside a running ``adrs run`` (SQLite's WAL lets readers see the
 last commit while the writer goes on). Files are served only from inside the run
 folder; any path that resolves outside it (``..``, an absolute path, a symbolic link)

@@ -8,10 +8,9 @@
   let selected = null;
 
   async function gunzip(b64) {
-    const raw = atob(b64.trim());
-    const bytes = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    // the browser's own base64 (a data: URL) and gzip (DecompressionStream) decoders
+    const packed = await fetch(`data:application/octet-stream;base64,${b64.trim()}`);
+    const stream = packed.body.pipeThrough(new DecompressionStream("gzip"));
     return await new Response(stream).text();
   }
 
@@ -70,7 +69,9 @@
     legend: {orientation: "h", y: -0.22}, hovermode: "closest"};
   const CONFIG = {displaylogo: false, responsive: true};
   function plot(id, traces, layout) {
-    Plotly.react($(id), traces, Object.assign({}, LAYOUT, layout), CONFIG);
+    const full = Object.assign({}, LAYOUT, layout);
+    if (full.title) full.title = Object.assign({x: 0.01, xanchor: "left"}, full.title);
+    Plotly.react($(id), traces, full, CONFIG);
   }
   function hline(name, y, x0, x1, dash, color) {
     return {x: [x0, x1], y: [y, y], mode: "lines", name, hoverinfo: "name+y",
@@ -320,6 +321,8 @@
   function render(d) {
     DATA = d;
     if (d.kind === "comparison") { renderComparison(d); return; }
+    $("run-view").hidden = d.kind === "waiting";
+    if (d.kind === "waiting") return;
     headerTable(d);
     progressPlots(d);
     islandPlots(d);
@@ -331,6 +334,7 @@
     modelsTable(d);
   }
   function stamp(d, live) {
+    if (d.kind === "waiting") { $("status-line").textContent = `waiting for the run: ${d.message}`; return; }
     const when = new Date(d.generated_at * 1000).toISOString().replace("T", " ").slice(0, 19);
     $("status-line").textContent = (live ? "live: refreshed " : "generated ") + when + " UTC";
   }
@@ -349,12 +353,16 @@
   }
 
   async function main() {
-    const code = await gunzip($("adrs-plotly").textContent);
+    const [code, text] = await Promise.all([gunzip($("adrs-plotly").textContent),
+      gunzip($("adrs-data").textContent)]);
+    performance.mark("adrs-inflated");
     const script = document.createElement("script");
     script.textContent = code;
     document.head.appendChild(script);
-    const d = JSON.parse(await gunzip($("adrs-data").textContent));
+    performance.mark("adrs-plotly-loaded");
+    const d = JSON.parse(text);
     render(d);
+    performance.mark("adrs-drawn");
     stamp(d, false);
     window.__adrsReady = true;
     if (boot.live) setInterval(refresh, boot.refresh_ms);
