@@ -215,7 +215,7 @@
       ["candidates per hour", `<span id="hdr-rate">${fmt(Math.round(h.rate_per_hour))}</span>`],
       ["model calls", `<span id="hdr-calls">${llm.calls}</span> (${llm.errors} failed)`],
       ["tokens", `<span id="hdr-tokens">${llm.tokens}</span> (prompt ${llm.prompt_tokens}, completion ${llm.completion_tokens})`],
-      ["cost", `$<span id="hdr-cost">${llm.cost_usd.toFixed(4)}</span>`],
+      ["cost", `$<span id="hdr-cost" data-value="${llm.cost_usd}">${llm.cost_usd.toFixed(4)}</span>`],
       ["generator", esc(h.generator)],
       ["executor", `<span id="hdr-executor">${esc(h.executor)}</span>`],
       ["sandbox layers", `<span id="hdr-sandbox">${layers}</span>`],
