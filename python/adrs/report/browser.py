@@ -140,6 +140,9 @@ class Browser:
         Raises:
             BrowserError: ``ready`` did not become true in time.
         """
+        # leave the old page first, so that nothing it still logs counts for the new one
+        self.send("Page.navigate", url="about:blank")
+        self.evaluate("0")
         self.events.clear()
         self.send("Page.navigate", url=url)
         deadline = time.monotonic() + timeout_s
