@@ -59,8 +59,11 @@ def test_synthetic_run_in_known_numbers(llm_run):
                                                   for p, c, *_ in calls) == 1075
     assert data["header"]["generator"] == "models: model-a, model-b"
     assert data["header"]["executor"].startswith("local, 2 workers, isolation auto")
-    assert data["curve"]["best"] == [1.0, 1.5, 1.5, 2.25, 2.25, 2.25, 2.25, 2.5]
-    assert data["curve"]["score"] == [1.0, 1.5, 0.5, 2.25, None, None, 2.0, 2.5]
+    # evaluation order: 1.0 1.5 0.5 2.25 (fail) (fail) 2.0 2.5; best so far rises at 1 2 4 8
+    assert (data["curve"]["seq"], data["curve"]["best"]) == ([1, 2, 4, 8], [1.0, 1.5, 2.25, 2.5])
+    assert data["curve"]["points"]["score"] == [1.0, 1.5, 0.5, 2.25, 2.0, 2.5]
+    assert data["curve"]["points"]["seq"] == [1, 2, 3, 4, 7, 8]
+    assert data["curve"]["evaluated"] == 8 and not data["curve"]["points_sampled"]
     reasons = {f["reason"]: (f["count"], f["example"]["id"]) for f in data["failures"]}
     assert reasons == {"timeout": (1, ids[4]), "crash": (1, ids[5]),
                        "invalid reply": (1, ids[7]), "duplicate": (1, ids[9])}
@@ -108,7 +111,11 @@ def test_grid_cells_follow_the_archive_rule(toy_run):
 
 def test_population_is_sampled_but_never_the_lineage(llm_run, monkeypatch):
     monkeypatch.setattr(_reader, "MAX_POPULATION_NODES", 6)
+    monkeypatch.setattr(_reader, "MAX_CURVE_POINTS", 2)
     data = read_run(llm_run)
+    points = data["curve"]["points"]
+    assert data["curve"]["points_sampled"] and len(points["id"]) < 6
+    assert set(data["curve"]["id"]) <= set(points["id"])  # every rise of the best is drawn
     population = data["population"]
     assert population["sampled"] and population["total"] == 10
     assert len(population["id"]) == 6

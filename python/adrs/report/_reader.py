@@ -26,7 +26,9 @@ SUMMARY_NAME = "summary.json"
 
 # population nodes drawn in full up to this count; above it a fixed-seed sample (the
 # best lineage is always kept whole)
-MAX_POPULATION_NODES = 4000
+MAX_POPULATION_NODES = 2000
+# scored candidates drawn as points on the best-score curves, at most (SVG stays quick)
+MAX_CURVE_POINTS = 1000
 # characters of program text embedded for lineage nodes, in total; past it only diffs
 PROGRAM_BUDGET_CHARS = 1_200_000
 # characters kept of any one text (diff, feedback, error) in the page
@@ -358,23 +360,42 @@ def _lineage(by_id: dict[int, tuple[Any, ...]], best_id: int) -> list[int]:
 
 
 def _curve(rows: list[tuple[Any, ...]], started_at: float | None) -> dict[str, list[Any]]:
-    """Evaluated and failed candidates in the order they were scored, with the best
-    score so far after each."""
+    """The best score so far, as steps (each evaluation where it rose, and the last), and
+    every scored candidate as a point (a fixed-seed sample above :data:`MAX_CURVE_POINTS`,
+    every step kept), by evaluation count and by seconds since the start."""
     done = sorted((r for r in rows if r[4] in ("evaluated", "failed") and r[10] is not None),
                   key=lambda r: r[10])
     start = started_at if started_at is not None else (done[0][9] if done else 0.0)
-    out: dict[str, list[Any]] = {"id": [], "seq": [], "t": [], "score": [], "best": []}
+    steps: dict[str, list[Any]] = {"seq": [], "t": [], "best": [], "id": []}
+    points: list[tuple[int, float, float, int]] = []
     best = None
     for n, r in enumerate(done, start=1):
         score = r[5] if (r[4] == "evaluated" and r[8] is None) else None
-        if score is not None and (best is None or score > best):
+        t = round((r[9] or start) - start, 3)
+        if score is None:
+            continue
+        points.append((n, t, score, r[0]))
+        if best is None or score > best:
             best = score
-        out["id"].append(r[0])
-        out["seq"].append(n)
-        out["t"].append(round((r[9] or start) - start, 3))
-        out["score"].append(score)
-        out["best"].append(best)
-    return out
+            for key, value in zip(("seq", "t", "best", "id"), (n, t, score, r[0])):
+                steps[key].append(value)
+    if done and steps["seq"] and steps["seq"][-1] != len(done):  # the line runs to the end
+        last = done[-1]
+        steps["seq"].append(len(done))
+        steps["t"].append(round((last[9] or start) - start, 3))
+        steps["best"].append(best)
+        steps["id"].append(steps["id"][-1])
+    if len(points) > MAX_CURVE_POINTS:
+        import random
+
+        keep = set(steps["id"])
+        picked = set(random.Random(0).sample(range(len(points)), MAX_CURVE_POINTS))
+        points = [p for k, p in enumerate(points) if k in picked or p[3] in keep]
+    return {**steps, "evaluated": len(done), "points": {
+        "seq": [p[0] for p in points], "t": [p[1] for p in points],
+        "score": [p[2] for p in points], "id": [p[3] for p in points]},
+        "points_sampled": len(points) < sum(1 for r in done if r[4] == "evaluated"
+                                            and r[5] is not None and r[8] is None)}
 
 
 def _island_curves(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:

@@ -66,7 +66,7 @@
 
   // -- plots --------------------------------------------------------------------------
   const LAYOUT = {margin: {l: 60, r: 20, t: 36, b: 46}, font: {size: 12},
-    legend: {orientation: "h", y: -0.22}, hovermode: "closest"};
+    legend: {orientation: "h", y: -0.25}, hovermode: "closest"};
   const CONFIG = {displaylogo: false, responsive: true};
   function plot(id, traces, layout) {
     const full = Object.assign({}, LAYOUT, layout);
@@ -91,16 +91,19 @@
     return lines;
   }
   function progressPlots(d) {
-    const c = d.curve;
+    const c = d.curve, p = c.points;
     for (const [id, key, title, scale] of [["plot-progress-seq", "seq", "candidates evaluated", 1],
       ["plot-progress-time", "t", "minutes since the start", 1 / 60]]) {
       const x = c[key].map((v) => v * scale);
       const x0 = x.length ? x[0] : 0, x1 = x.length ? x[x.length - 1] : 1;
       plot(id, [
-        {x, y: c.score, mode: "markers", name: "each candidate (train)", text: c.id,
+        {x: p[key].map((v) => v * scale), y: p.score, mode: "markers", text: p.id,
+          name: c.points_sampled ? `scored candidates (a sample of ${p.id.length})` : "each scored candidate",
           hovertemplate: "candidate %{text}<br>%{y}<extra></extra>",
           marker: {size: 4, color: "rgba(26,95,180,0.25)"}},
-        {x, y: c.best, mode: "lines", name: "best so far (train)", line: {shape: "hv", width: 2.5, color: "#1a5fb4"}},
+        {x, y: c.best, mode: "lines", name: "best so far (train)", text: c.id,
+          hovertemplate: "best so far: candidate %{text}<br>%{y}<extra></extra>",
+          line: {shape: "hv", width: 2.5, color: "#1a5fb4"}},
         ...referenceLines(d, x0, x1)],
         {title: {text: `best score over ${key === "seq" ? "candidates" : "time"}`},
           xaxis: {title: {text: title}}, yaxis: {title: {text: "score"}}});
@@ -323,15 +326,11 @@
     if (d.kind === "comparison") { renderComparison(d); return; }
     $("run-view").hidden = d.kind === "waiting";
     if (d.kind === "waiting") return;
-    headerTable(d);
-    progressPlots(d);
-    islandPlots(d);
-    lineagePlot(d);
-    populationPlot(d);
-    metricsTable(d);
-    bestProgram(d);
-    failuresTable(d);
-    modelsTable(d);
+    for (const view of [headerTable, progressPlots, islandPlots, lineagePlot, populationPlot,
+      metricsTable, bestProgram, failuresTable, modelsTable]) {
+      view(d);
+      performance.mark(`adrs-view-${view.name}`);  // what each view costs (bench/report.py)
+    }
   }
   function stamp(d, live) {
     if (d.kind === "waiting") { $("status-line").textContent = `waiting for the run: ${d.message}`; return; }
