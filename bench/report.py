@@ -27,13 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import best_of  # noqa: E402
-
-from adrs.evolve.database import Database  # noqa: E402
-from adrs.evolve.generators._base import LLMCall  # noqa: E402
-from adrs.problems import get_problem  # noqa: E402
-from adrs.report import read_run, render_page  # noqa: E402
-from adrs.report.browser import Browser, find_chromium  # noqa: E402
+from _timing import best_of
+from adrs.evolve.database import Database
+from adrs.evolve.generators._base import LLMCall
+from adrs.problems import get_problem
+from adrs.report import read_run, render_page
+from adrs.report.browser import Browser, find_chromium
 
 
 def synthesise(folder: Path, count: int, seed: int = 0) -> None:

@@ -10,6 +10,11 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("plotly", reason="the report extra is not installed: pip install -e "
+                    "'.[report]' (.ci/run installs it)")
+pytest.importorskip("jinja2", reason="the report extra is not installed: pip install -e "
+                    "'.[report]' (.ci/run installs it)")
+
 
 def adrs(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """``adrs ARGS`` as a user runs it: a real process."""

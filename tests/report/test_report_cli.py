@@ -35,8 +35,8 @@ BAD = {
     "corrupt": (lambda d: (d / "run.sqlite").write_bytes(b"this is not sqlite " * 300),
                 "{d}/run.sqlite: not a run database: file is not a database"),
     "older schema": (older_schema,
-                     "{d}/run.sqlite: schema version 1, this adrs reads 2 (continue the run "
-                     "once with 'adrs run --resume --out {d}' to upgrade it)"),
+                     ("{d}/run.sqlite: schema version 1, this adrs reads 2 (continue the run "
+                      "once with 'adrs run --resume --out {d}' to upgrade it)")),
 }
 
 
@@ -97,7 +97,7 @@ def test_missing_extra_says_how_to_install(toy_run, tmp_path):
     code = ("import sys; sys.modules['plotly'] = None; sys.modules['plotly.offline'] = None; "
             "from adrs.cli import main; sys.exit(main(sys.argv[1:]))")
     done = subprocess.run([sys.executable, "-c", code, "report", str(toy_run), "--out",
-                           str(out)], capture_output=True, text=True, timeout=120)
+                           str(out)], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == ("adrs report: error: the report needs Plotly: pip install "
                                    "'adrs[report]' (Plotly and Jinja2)")

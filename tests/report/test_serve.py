@@ -106,8 +106,11 @@ def test_both_servers_print_a_loopback_url(live):
 @pytest.mark.parametrize("which", ["serve_url", "run_url"])
 def test_the_data_endpoint_grows_with_the_run(live, which):
     first = done_count(live[which])
-    second = wait_for(lambda: (lambda n: n if n > first else None)(done_count(live[which])),
-                      "a second reading with more candidates")
+    def grown() -> int | None:
+        count = done_count(live[which])
+        return count if count > first else None
+
+    second = wait_for(grown, "a second reading with more candidates")
     assert second > first > 0
     assert live["runner"].poll() is None  # it was a run in progress all along
 
@@ -142,8 +145,8 @@ def test_paths_outside_the_run_folder_are_refused(live, path):
 
 
 def test_files_inside_the_run_folder_are_served(live):
-    status, body = get(live["serve_url"], "/files/workers.log")
-    assert status == 200
+    status, body = get(live["serve_url"], "/files/best_program.py")
+    assert status == 200 and body == (live["out"] / "best_program.py").read_bytes()
     assert get(live["serve_url"], "/files/nope.txt")[0] == 404
 
 

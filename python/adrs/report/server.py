@@ -110,13 +110,13 @@ class _Handler(BaseHTTPRequestHandler):
     report: ReportServer
     server_version = "adrs-serve"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the run's own progress shares the terminal
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self.do_GET(body=False)
 
-    def do_GET(self, body: bool = True) -> None:  # noqa: N802
+    def do_GET(self, body: bool = True) -> None:
         if not self._host_allowed():
             return self._send_error(HTTPStatus.FORBIDDEN, "host not allowed", body)
         path = unquote(urlsplit(self.path).path)
@@ -149,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self) -> None:
         self._send_error(HTTPStatus.METHOD_NOT_ALLOWED, "read-only: GET and HEAD only", True)
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
     def _host_allowed(self) -> bool:
         if self.report.host not in ("127.0.0.1", "localhost", "::1"):
