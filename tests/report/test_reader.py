@@ -67,11 +67,14 @@ def test_synthetic_run_in_known_numbers(llm_run):
     reasons = {f["reason"]: (f["count"], f["example"]["id"]) for f in data["failures"]}
     assert reasons == {"timeout": (1, ids[4]), "crash": (1, ids[5]),
                        "invalid reply": (1, ids[7]), "duplicate": (1, ids[9])}
-    # every failure example's details travel with the page, as the lineage's do
-    assert set(data["details"]) == {str(i) for i in
-                                    [ids[0], ids[1], ids[3], ids[6], ids[8], ids[4], ids[5],
-                                     ids[7], ids[9]]}
-    assert data["details"][str(ids[8])]["test_metrics"] == {"mse": 0.5}
+    # every drawn node opens; the lineage's and the failure examples' with their
+    # programs, the others (here only candidate 2) without
+    details = data["details"]
+    assert set(details) == {str(i) for i in ids}
+    assert [i for i in ids if details[str(i)]["program"] is None] == [ids[2]]
+    assert details[str(ids[8])]["test_metrics"] == {"mse": 0.5}
+    assert details[str(ids[4])]["error"] == "timed out after 60 s"
+    assert details[str(ids[2])]["diff"] == "-    return 0 * x\n+    return 2 * x"
 
 
 def test_models_table(llm_run):

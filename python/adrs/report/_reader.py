@@ -33,6 +33,9 @@ MAX_CURVE_POINTS = 1000
 PROGRAM_BUDGET_CHARS = 1_200_000
 # characters kept of any one text (diff, feedback, error) in the page
 MAX_TEXT_CHARS = 12_000
+# the other drawn nodes' details: each text cut to this, and this much text in total
+LIGHT_TEXT_CHARS = 1_500
+LIGHT_BUDGET_CHARS = 1_500_000
 
 
 class RunReadError(ValueError):
@@ -177,7 +180,13 @@ class _RunReader:
             wanted = list(dict.fromkeys(
                 lineage + [r[0] for r in rows if r[7] == "initial"]
                 + [f["example"]["id"] for f in failures if f["example"]]))
-            data["details"] = {str(k): v for k, v in _details(self.conn, wanted).items()}
+            details = _details(self.conn, wanted)
+            # every other drawn node opens too, without its program (the file stays small)
+            rest = [cid for cid in data["population"]["id"] if cid not in details]
+            details.update(_details(self.conn, rest, program_budget=0,
+                                    text_limit=LIGHT_TEXT_CHARS,
+                                    total_budget=LIGHT_BUDGET_CHARS))
+            data["details"] = {str(k): v for k, v in details.items()}
         return data
 
     # -- the header ------------------------------------------------------------------
@@ -541,11 +550,16 @@ def _failures(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def _details(conn: sqlite3.Connection, ids: list[int],
-             program_budget: int = PROGRAM_BUDGET_CHARS) -> dict[int, dict[str, Any]]:
-    """Program (within the budget), diff, metrics, feedback and error of these ids."""
+             program_budget: int = PROGRAM_BUDGET_CHARS, text_limit: int = MAX_TEXT_CHARS,
+             total_budget: int | None = None) -> dict[int, dict[str, Any]]:
+    """Program (within ``program_budget``), diff, metrics, feedback and error of these ids,
+    each text cut to ``text_limit``; stops once ``total_budget`` characters of text (when
+    given) are taken."""
     out: dict[int, dict[str, Any]] = {}
     left = program_budget
     for cid in ids:
+        if total_budget is not None and total_budget <= 0:
+            break
         row = conn.execute(
             "SELECT id, parent_id, status, score, quick_score, test_score, metrics, "
             "test_metrics, feedback, error, generator, diff, program, generation, island, "
@@ -558,10 +572,12 @@ def _details(conn: sqlite3.Connection, ids: list[int],
         out[cid] = {
             "id": row[0], "parent": row[1], "status": row[2], "score": row[3],
             "quick_score": row[4], "test_score": row[5], "metrics": json.loads(row[6]),
-            "test_metrics": json.loads(row[7]), "feedback": _cut(row[8], MAX_TEXT_CHARS),
-            "error": _cut(row[9], MAX_TEXT_CHARS), "generator": row[10],
-            "diff": _cut(row[11], MAX_TEXT_CHARS), "program": program if keep else None,
+            "test_metrics": json.loads(row[7]), "feedback": _cut(row[8], text_limit),
+            "error": _cut(row[9], text_limit), "generator": row[10],
+            "diff": _cut(row[11], text_limit), "program": program if keep else None,
             "generation": row[13], "island": row[14], "eval_seconds": row[15]}
+        if total_budget is not None:
+            total_budget -= sum(len(out[cid][k] or "") for k in ("feedback", "error", "diff"))
     return out
 
 

@@ -281,8 +281,7 @@
     const box = $("details");
     if (!c) {
       box.innerHTML = `<h3>candidate ${id}</h3><p class="muted">its details are not embedded in this ` +
-        `report (only the lineage's, the initial program's and one example per failure); ` +
-        `<code>adrs serve</code> opens any candidate.</p>`;
+        `report (the size budget ran out); <code>adrs serve</code> opens any candidate.</p>`;
       return;
     }
     const metric = (m) => Object.keys(m).length ? table(["metric", "value"], Object.entries(m).sort().map(([k, v]) =>
@@ -298,7 +297,8 @@
       `<h4>metrics (train)</h4>${metric(c.metrics)}` +
       (Object.keys(c.test_metrics).length ? `<h4>metrics (held-out test)</h4>${metric(c.test_metrics)}` : "") +
       `<h4>feedback</h4><pre>${esc(c.feedback || "")}</pre>` +
-      `<h4>program</h4>` + (c.program === null ? `<p class="muted">not embedded (size budget); see the diff</p>`
+      `<h4>program</h4>` + (c.program === null ? `<p class="muted">not embedded in this file (only the ` +
+        `lineage's programs are); see the diff, or open it with <code>adrs serve</code></p>`
         : `<pre>${c.program.split("\n").map(highlight).join("\n")}</pre>`);
   }
   document.addEventListener("click", (ev) => {
