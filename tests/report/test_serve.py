@@ -144,6 +144,10 @@ def test_paths_outside_the_run_folder_are_refused(live, path):
     assert b"root:" not in body
 
 
+def test_a_path_no_file_system_takes_is_a_bad_request(live):
+    assert get(live["serve_url"], "/files/a%00b")[0] == 400
+
+
 def test_files_inside_the_run_folder_are_served(live):
     status, body = get(live["serve_url"], "/files/best_program.py")
     assert status == 200 and body == (live["out"] / "best_program.py").read_bytes()

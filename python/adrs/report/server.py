@@ -144,6 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error(HTTPStatus.FORBIDDEN, str(exc), body)
         except (FileNotFoundError, RunReadError) as exc:
             return self._send_error(HTTPStatus.NOT_FOUND, str(exc), body)
+        except ValueError as exc:  # a path no file system takes (a NUL byte...)
+            return self._send_error(HTTPStatus.BAD_REQUEST, str(exc), body)
         return self._send_error(HTTPStatus.NOT_FOUND, f"{path}: no such page", body)
 
     def _refuse(self) -> None:
