@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pass-env", action="append", default=[], metavar="NAME",
                         help="give a task folder's evaluator this environment variable "
                              "(repeatable; none is given by default)")
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the run's live report beside it (see 'adrs serve')")
+    parser.add_argument("--port", type=int, default=8765,
+                        help="port of --serve (default 8765; 0: any free one)")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
                         help="let model-generated candidates run on a machine where the jail "
                              "cannot isolate them (see 'adrs doctor')")
@@ -92,6 +96,11 @@ def run(args: argparse.Namespace) -> Output:
         controller = Controller(spec, config, out, progress=progress, argv=argv,
                                 unsafe_no_sandbox=args.unsafe_no_sandbox,
                                 warnings=warnings)
+    server = None
+    if args.serve:
+        from adrs.commands.serve import start_beside_run
+
+        server = start_beside_run(controller.out_dir, args.port, progress)
     try:
         summary = controller.run()
     except KeyboardInterrupt:
@@ -99,6 +108,9 @@ def run(args: argparse.Namespace) -> Output:
 
         raise Interrupted(f"interrupted; the run is in {controller.out_dir} (continue with: "
                           f"adrs run --resume --out {controller.out_dir})") from None
+    finally:
+        if server is not None:
+            server.close()
     if summary.best_id is None and summary.failure:
         # nothing was scored: not a success, whatever the budget says
         data = {**summary.to_json(), "error": f"no candidate succeeded: {summary.failure}"}
