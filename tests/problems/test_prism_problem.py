@@ -255,8 +255,12 @@ def test_splits(prism):
         prism.cases("dev")
 
 
-def test_the_leaderboard_suite_is_the_default(human_sota_train):
-    same = get_problem("prism", suite="leaderboard").evaluate_baseline("human_sota", "train")
+def test_the_leaderboard_suite_is_the_default_with_the_leaderboards_failed_case_rule(
+        human_sota_train):
+    board = get_problem("prism", suite="leaderboard")
+    assert (board.failed_cases, get_problem("prism").failed_cases) == ("skip", "zero")
+    assert get_problem("prism", suite="leaderboard", failed_cases="zero").failed_cases == "zero"
+    same = board.evaluate_baseline("human_sota", "train")
     assert same.score == human_sota_train.score
     assert same.metrics == {**human_sota_train.metrics,
                             "candidate_seconds": same.metrics["candidate_seconds"],

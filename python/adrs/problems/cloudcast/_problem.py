@@ -75,9 +75,11 @@ class CloudcastProblem(Problem):
     """Multi-cloud broadcast: route every partition to every destination, minimise cost.
 
     Args:
-        suite: ``default`` or ``leaderboard`` (the same: ``train`` is the leaderboard's
-            five configurations either way; the name lets ``cloudcast@leaderboard`` work).
-        validation: ``strict`` (default): every partition's links must lead from the
+        suite: ``default`` or ``leaderboard``: ``train`` is the leaderboard's five
+            configurations either way; ``leaderboard`` also takes the leaderboard's
+            validation unless ``validation`` is given, so that every published solution
+            scores as it does there (``cloudcast@leaderboard``).
+        validation: ``strict`` (the default suite's): every partition's links must lead from the
             source to each destination; ``leaderboard``: only what the leaderboard's
             evaluator needs (links for every partition of every destination, all in the
             graph), so a topology whose partitions never leave the source scores as it
@@ -99,11 +101,13 @@ class CloudcastProblem(Problem):
     feature_ranges: Mapping[str, tuple[float, float]] = {
         "total_cost": (500.0, 1500.0), "total_transfer_time": (0.0, 6000.0)}
 
-    def __init__(self, suite: str = "default", validation: str = "strict",
+    def __init__(self, suite: str = "default", validation: str | None = None,
                  profiles: str | os.PathLike[str] | None = None,
                  data: str | os.PathLike[str] | None = None) -> None:
         if suite not in SUITES:
             raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        if validation is None:
+            validation = "leaderboard" if suite == "leaderboard" else "strict"
         if validation not in VALIDATIONS:
             raise ValueError(f"unknown validation {validation!r}; expected one of "
                              f"{', '.join(VALIDATIONS)}")
@@ -304,7 +308,7 @@ class CloudcastProblem(Problem):
 
 def score_leaderboard(program: str, runner: Runner | None = None,
                       filename: str = "candidate.py",
-                      validation: str = "strict") -> EvalResult:
+                      validation: str = "leaderboard") -> EvalResult:
     """Score a program on the leaderboard's five Cloudcast configurations: its 0-100
     score, with the raw figures (``total_cost``, ``cost[intra_aws]``...) in the metrics.
 
@@ -312,7 +316,7 @@ def score_leaderboard(program: str, runner: Runner | None = None,
         program: Source text defining ``search_algorithm(src, dsts, G, num_partitions)``.
         runner: A :class:`~adrs.jail.JailRunner` for untrusted code (None: this process).
         filename: The program's file name, as its errors name it.
-        validation: See :class:`CloudcastProblem`.
+        validation: See :class:`CloudcastProblem`; the leaderboard's own by default.
     """
     return _leaderboard_problem(validation).evaluate(program, "train", runner, filename)
 

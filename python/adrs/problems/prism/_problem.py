@@ -75,10 +75,11 @@ class PrismProblem(Problem):
     Args:
         data: Not used (the cases are generated); accepted so that a command given
             ``--data`` for every problem works.
-        suite: ``default`` or ``leaderboard``: the same thing, the leaderboard's cases
-            and score (``prism@leaderboard`` names it).
+        suite: ``default`` or ``leaderboard``: the leaderboard's cases and score either
+            way; ``leaderboard`` also takes the leaderboard's failed-case rule (``skip``)
+            unless ``failed_cases`` is given (``prism@leaderboard`` names it).
         failed_cases: What a case whose call raises or runs past its limit counts:
-            ``zero`` (default): 0 points, in the mean over every case, so a program
+            ``zero`` (the default suite's): 0 points, in the mean over every case, so a program
             cannot lift its mean by failing on its worst cases; ``skip``: left out of
             the mean, as the leaderboard's evaluator does. For a program that places
             every case the two are the same.
@@ -95,10 +96,12 @@ class PrismProblem(Problem):
     feature_ranges: Mapping[str, tuple[float, float]] = {"avg_kvpr": (0.0, 0.1),
                                                          "candidate_seconds": (0.0, 30.0)}
 
-    def __init__(self, data: Any = None, suite: str = "default", failed_cases: str = "zero",
+    def __init__(self, data: Any = None, suite: str = "default", failed_cases: str | None = None,
                  time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> None:
         if suite not in SUITES:
             raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        if failed_cases is None:
+            failed_cases = "skip" if suite == "leaderboard" else "zero"
         if failed_cases not in FAILED_CASES:
             raise ValueError(f"unknown failed_cases {failed_cases!r}; expected one of "
                              f"{', '.join(FAILED_CASES)}")
