@@ -118,6 +118,18 @@ def _node() -> tuple[str, str]:
     return ray.util.get_node_ip_address(), ray.get_runtime_context().get_node_id()
 
 
+def _node_cache(node_id: str) -> Path:
+    """This node's folder for shipped data: in Ray's session folder (removed with the
+    cluster's temporary files), one subfolder per node (several nodes may share a
+    machine)."""
+    base = Path(tempfile.gettempdir())
+    with contextlib.suppress(Exception):
+        import ray
+
+        base = Path(ray._private.worker.global_worker.node.get_session_dir_path())
+    return base / DATA_CACHE / (node_id or "node")
+
+
 class EvalActor:
     """A judge on a Ray node: builds the problem, warms its jail, evaluates jobs.
 
@@ -186,7 +198,7 @@ class EvalActor:
         import ray
 
         local, self._unpacked = unpack_data(lambda: ray.get(data["ref"][0]), data["digest"],
-                                            data["name"])
+                                            data["name"], _node_cache(self._node_id))
         self._local_data = str(local)
         return replace(spec, options={**dict(spec.options), "data": self._local_data})
 

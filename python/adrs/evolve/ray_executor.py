@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +50,9 @@ INSTALL_HINT = ("the Ray executor needs the 'ray' package: pip install 'adrs[ray
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 # how long a replacement actor may wait for a node before the cluster counts as lost
 REPLACEMENT_TIMEOUT_S = 120.0
+# how often the driver checks that the cluster's head still answers: with its GCS gone a
+# Ray driver learns of nothing (no result, no death) and ends itself after 60 s
+HEAD_CHECK_INTERVAL_S = 2.0
 
 
 class ClusterLost(ConnectionError):
@@ -156,6 +160,9 @@ class RayExecutor:
         self._futures: dict[Any, asyncio.Future[Any]] = {}
         self._init: dict[str, Any] = {}
         self._actor_class: Any = None
+        self._head: tuple[str, int] | None = None
+        self._head_checked = 0.0
+        self._lost = False
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -173,6 +180,7 @@ class RayExecutor:
         """
         ray = self._ray = import_ray()
         self._connect(ray)
+        self._head = _head_endpoint(ray, self.address)
         if self.workers == 0:
             cpus = float(ray.cluster_resources().get("CPU", 1.0))
             per = self.num_cpus_per_worker or 1.0
@@ -186,7 +194,9 @@ class RayExecutor:
 
         options: dict[str, Any] = {"num_cpus": self.num_cpus_per_worker,
                                    "num_gpus": self.num_gpus_per_worker,
-                                   "max_restarts": 0, "max_task_retries": 0}
+                                   "max_restarts": 0, "max_task_retries": 0,
+                                   # one node's loss takes as few workers as it can
+                                   "scheduling_strategy": "SPREAD"}
         if self.resources:
             options["resources"] = self.resources
         if self.runtime_env:
@@ -221,9 +231,12 @@ class RayExecutor:
                   "logging_level": "WARNING", "namespace": "adrs"}
         try:
             if self.address:
+                if _loopback(self.address):
+                    _keep_to_loopback(ray)
                 ray.init(address=self.address, **common)
             else:
-                with _environment(sorted(names), LOOPBACK_ENV):
+                _keep_to_loopback(ray)
+                with _environment(sorted(names), {}):
                     ray.init(_node_ip_address="127.0.0.1", num_cpus=os.cpu_count() or 1,
                              **common)
         except ConnectionError as exc:
@@ -266,11 +279,16 @@ class RayExecutor:
         self.data_ships += bool(payload.get("unpacked_data"))
 
     def _node_addresses(self) -> dict[str, str]:
-        """Node id -> the address the cluster knows it by."""
+        """Node id -> the name shown for it: the address the cluster knows it by, with
+        the start of its id where several nodes share one address (one machine)."""
         try:
-            return {n["NodeID"]: n["NodeManagerAddress"] for n in self._ray.nodes()}
+            nodes = [(n["NodeID"], n["NodeManagerAddress"]) for n in self._ray.nodes()
+                     if n.get("Alive")]
         except Exception:  # noqa: BLE001 - only a label: the actor's own guess will do
             return {}
+        shared = collections.Counter(address for _, address in nodes)
+        return {node: address if shared[address] == 1 else f"{address}/{node[:8]}"
+                for node, address in nodes}
 
     def close(self) -> None:
         """Stop every actor, and the private Ray instance if this executor started it
@@ -278,12 +296,17 @@ class RayExecutor:
         ray = self._ray
         if ray is None:
             return
-        for slot in self._slots:
+        for slot in self._slots if not self._lost else ():  # no GCS to ask: they died
             with contextlib.suppress(Exception):
                 ray.kill(slot.actor, no_restart=True)
         self._slots = []
+        for future in self._futures.values():
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: asyncio does not print it at exit
+            else:
+                future.cancel()
         self._futures.clear()
-        if self._owns_ray:
+        if self._owns_ray or self._lost:
             with contextlib.suppress(Exception):
                 ray.shutdown()
             self._owns_ray = False
@@ -306,7 +329,8 @@ class RayExecutor:
                                     "gpus": resources.get("GPU", 0.0)})
         return {"kind": "ray", "address": self.address or "local (127.0.0.1)",
                 "workers": len(self._slots),
-                "workers_per_node": dict(sorted(nodes.items())), "nodes": cluster}
+                "workers_per_node": dict(sorted(nodes.items())), "nodes": cluster,
+                "data_ships": self.data_ships, "restarts": self.restarts}
 
     def node_load(self) -> dict[str, tuple[int, int]]:
         """Per node: actors busy and actors in all."""
@@ -344,7 +368,23 @@ class RayExecutor:
         return self.sandbox.timeout_s * len(job.splits) + WATCHDOG_GRACE_S \
             + self.sandbox.startup_timeout_s * ("test" in job.splits)
 
+    def _check_head(self) -> None:
+        """Raise :class:`ClusterLost` when the cluster's head no longer accepts a
+        connection (checked at most every ``HEAD_CHECK_INTERVAL_S``)."""
+        now = time.monotonic()
+        if self._head is None or now - self._head_checked < HEAD_CHECK_INTERVAL_S:
+            return
+        self._head_checked = now
+        try:
+            socket.create_connection(self._head, timeout=HEAD_CHECK_INTERVAL_S).close()
+        except OSError as exc:
+            self._lost = True
+            host, port = self._head
+            raise ClusterLost(f"lost the Ray cluster: its head at {host}:{port} does not "
+                              f"answer ({exc.strerror or exc})") from None
+
     def _check_watchdog(self) -> None:
+        self._check_head()
         now = time.monotonic()
         for slot in self._slots:
             if slot.job is not None and now - slot.since > self._watchdog_s(slot.job):
@@ -368,6 +408,7 @@ class RayExecutor:
         ends += [s.since + REPLACEMENT_TIMEOUT_S for s in self._slots
                  if s.ready_ref is not None]
         left = max(0.0, min(ends) - time.monotonic()) + 0.01 if ends else 1.0
+        left = min(left, HEAD_CHECK_INTERVAL_S)
         return left if timeout is None else min(timeout, left)
 
     def poll(self, timeout: float | None = 0.0) -> list[EvalOutcome]:
@@ -468,6 +509,40 @@ class RayExecutor:
         slot.actor, slot.ready_ref, slot.since = fresh.actor, fresh.ready_ref, fresh.since
         slot.job = slot.ref = None
         self.restarts += 1
+
+
+def _head_endpoint(ray: Any, address: str) -> tuple[str, int] | None:
+    """The host and port of the cluster's head (its GCS; the Ray Client server for a
+    ``ray://`` address), or None when Ray does not say."""
+    target = address[len("ray://"):] if address.startswith("ray://") else None
+    if target is None:
+        try:
+            target = ray.get_runtime_context().gcs_address
+        except Exception:  # noqa: BLE001 - an older Ray: no check of the head
+            return None
+    host, _, port = str(target).rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _keep_to_loopback(ray: Any) -> None:
+    """Keep this process's Ray (and the processes it starts) on 127.0.0.1.
+
+    Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` once, at import; unset, it binds a
+    new instance to every interface and turns a ``127.0.0.1:port`` address into this
+    machine's outward address, where a cluster bound to loopback does not listen. The
+    variable is set for good (child processes read it), and the imported constant too.
+    """
+    os.environ.update(LOOPBACK_ENV)
+    with contextlib.suppress(Exception):
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _loopback(address: str) -> bool:
+    """Whether a Ray address names this machine's loopback interface."""
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _first_line(exc: BaseException) -> str:
