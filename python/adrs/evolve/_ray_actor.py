@@ -181,7 +181,7 @@ class EvalActor:
             what = first if isinstance(exc, (ValueError, OSError)) else \
                 f"{type(exc).__name__}: {first}"
             traceback.print_exc()  # into the actor's log on its node
-            self._report = ("failed", what)
+            self._report = ("failed", {"error": what, "node_id": self._node_id})
 
     def _with_data(self, spec: Any, data: dict[str, Any] | None) -> Any:
         """The spec, its ``data`` option pointing at this node's copy."""
@@ -192,7 +192,7 @@ class EvalActor:
         if "ref" not in data:
             if not Path(data["path"]).exists():
                 raise FileNotFoundError(
-                    f"node {self._ip}: data path {data['path']} does not exist "
+                    f"data path {data['path']} does not exist on this node "
                     "(executor.ray.ship_data is false: every node must hold it)")
             return spec
         import ray
@@ -203,7 +203,7 @@ class EvalActor:
         return replace(spec, options={**dict(spec.options), "data": self._local_data})
 
     def ready(self) -> tuple[str, Any]:
-        """``("ready", report)`` or ``("failed", message)``."""
+        """``("ready", report)`` or ``("failed", {"error": message, "node_id": id})``."""
         return self._report
 
     def evaluate(self, job: Any) -> Any:
@@ -212,7 +212,8 @@ class EvalActor:
         from adrs.evolve.executor import evaluate_job
 
         if self._problem is None:
-            raise RuntimeError(f"the worker could not build the problem: {self._report[1]}")
+            raise RuntimeError(f"the worker could not build the problem: "
+                               f"{self._report[1]['error']}")
         outcome = evaluate_job(self._problem, self._runner, job, self._timeout_s)
         if self._local_data is None or self._driver_data is None:
             return outcome

@@ -357,7 +357,8 @@ class Controller:
                                warm_splits=splits, secret_env=keys, address=ray.address,
                                num_cpus_per_worker=ray.num_cpus_per_worker,
                                num_gpus_per_worker=ray.num_gpus_per_worker,
-                               runtime_env=ray.runtime_env, ship_data=ray.ship_data)
+                               runtime_env=ray.runtime_env, ship_data=ray.ship_data,
+                               log_path=self.out_dir / "workers.log")
         return LocalExecutor(self.spec, self.config.worker_count, self.config.sandbox,
                              warm_splits=splits, secret_env=keys,
                              log_path=self.out_dir / "workers.log")

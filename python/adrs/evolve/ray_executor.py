@@ -125,6 +125,7 @@ class RayExecutor:
         ship_data: Ship the spec's ``data`` path once per node through the object store
             (else every node must hold the path).
         resources: Custom Ray resources each actor reserves (e.g. a node label).
+        log_path: File that says where the actors' own output is (each node's Ray logs).
     """
 
     def __init__(self, spec: ProblemSpec, workers: int = 0,
@@ -133,7 +134,8 @@ class RayExecutor:
                  address: str = "", num_cpus_per_worker: float = 1.0,
                  num_gpus_per_worker: float = 0.0,
                  runtime_env: Mapping[str, Any] | None = None, ship_data: bool = True,
-                 resources: Mapping[str, float] | None = None) -> None:
+                 resources: Mapping[str, float] | None = None,
+                 log_path: str | Path | None = None) -> None:
         if workers < 0:
             raise ValueError(f"workers must be 0 (the cluster's CPUs) or more, got {workers}")
         self.spec = spec
@@ -148,6 +150,7 @@ class RayExecutor:
         self.runtime_env = dict(runtime_env or {})
         self.ship_data = ship_data
         self.resources = dict(resources or {})
+        self.log_path = Path(log_path) if log_path is not None else None
         self.restarts = 0
         self.data_ships = 0  # actors that unpacked shipped data (one per node)
         self._ray: Any = None
@@ -221,6 +224,12 @@ class RayExecutor:
                                  f"starting: {_first_line(exc)}") from None
             self._ready(slot, kind, payload)
             reports.append(slot.report)
+        if self.log_path is not None:
+            with open(self.log_path, "a") as log:
+                log.write(f"{len(self._slots)} Ray workers on "
+                          f"{', '.join(sorted({s.node for s in self._slots}))} (pids "
+                          f"{', '.join(str(s.pid) for s in self._slots)}): their own output "
+                          "is in each node's Ray logs (<ray temp dir>/session_latest/logs)\n")
         return reports[0]
 
     def _connect(self, ray: Any) -> None:
@@ -267,9 +276,10 @@ class RayExecutor:
 
     def _ready(self, slot: _Slot, kind: str, payload: Any) -> None:
         if kind != "ready":
+            node = self._node_addresses().get(payload.get("node_id"), "?")
             self.close()
-            raise ValueError(f"problem {self.spec.label!r}: an evaluation worker could not "
-                             f"build it: {payload}")
+            raise ValueError(f"problem {self.spec.label!r}: an evaluation worker on node "
+                             f"{node} could not build it: {payload['error']}")
         slot.ready_ref = None
         slot.report = dict(payload)
         # the cluster's name of the node (an actor sees only its default route's address)
