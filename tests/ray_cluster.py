@@ -95,7 +95,7 @@ class LoopbackCluster:
                     os.kill(pid, number)
                 except ProcessLookupError:
                     pass
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + (3 if number == signal.SIGTERM else 10)
             while self.pids() and time.monotonic() < deadline:
                 time.sleep(0.2)
         shutil.rmtree(self.temp, ignore_errors=True)

@@ -811,7 +811,7 @@ class Controller:
             seconds=elapsed, rate_per_hour=stats.rate_per_hour, llm=self.db.llm_totals(),
             stopped=stopped, islands=self.islands.summary(), best_program_path=best_path,
             data=self._data, comparison=self._comparison(best, initial),
-            notes=self._gain_notes(best, initial), executor=self._executor_info)
+            notes=self._gain_notes(best, initial), executor=describe_executor(self.executor))
         _atomic_write(self.out_dir / SUMMARY_NAME, json.dumps(summary.to_json(), indent=2))
         return summary
 
