@@ -31,11 +31,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evolver import InstantGenerator, InstantProblem, _config, _steady_rate  # noqa: E402
-
-from adrs.evolve.controller import Controller  # noqa: E402
-from adrs.evolve.executor import EvalJob, EvalOutcome, ProblemSpec  # noqa: E402
-from adrs.problems._base import EvalResult  # noqa: E402
+from adrs.evolve.controller import Controller
+from adrs.evolve.executor import EvalJob, EvalOutcome, ProblemSpec
+from adrs.problems._base import EvalResult
+from evolver import InstantGenerator, InstantProblem, _config, _steady_rate
 
 
 def start_ray() -> Any:
@@ -73,7 +72,7 @@ def bench_overhead(budget: int) -> None:
     figures = {}
     for kind in ("local", "ray"):
         executor = ray_executor(spec, 2, config) if kind == "ray" else None
-        out, summary, _ = _run(spec, config, executor,
+        out, _summary, _ = _run(spec, config, executor,
                                InstantGenerator(InstantProblem.description))
         rate, n = _steady_rate(out)
         figures[kind] = 1e3 / rate
@@ -147,7 +146,7 @@ def bench_scaling(budget: int, actors: int) -> None:
     for capacity in (64, 512):
         config = _config(budget=budget, workers=capacity, evaluate_test=False,
                          generator={"max_in_flight": 2 * capacity})
-        out, summary, _ = _run(spec, config, SimulatedExecutor(capacity),
+        out, _, _ = _run(spec, config, SimulatedExecutor(capacity),
                                InstantGenerator(InstantProblem.description))
         rate, n = _steady_rate(out)
         ceilings[capacity] = 1.0 / rate
@@ -155,7 +154,7 @@ def bench_scaling(budget: int, actors: int) -> None:
               f" {1e3 / rate:.2f} ms per candidate, {rate * 3600:,.0f}/hour ({n} of {budget})")
     # the Ray executor's cost per job on the driver: actors that run nothing
     config = _config(budget=budget, workers=actors, evaluate_test=False)
-    out, summary, _ = _run(spec, config, ray_executor(spec, actors, config),
+    out, _summary, _ = _run(spec, config, ray_executor(spec, actors, config),
                            InstantGenerator(InstantProblem.description))
     rate, n = _steady_rate(out)
     with_ray = 1.0 / rate
