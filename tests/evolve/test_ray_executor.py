@@ -302,7 +302,7 @@ def test_a_lost_cluster_stops_the_run_as_interrupted_and_it_resumes_locally(tmp_
              "delay_ms=20", "--workers", "2", "--executor", "ray", "--ray-address",
              cluster.address, "--out", str(out), "--json"], cwd=tmp_path,
             env={**os.environ, **CLUSTER_ENV}, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True)
+            stderr=open(tmp_path / "stderr.txt", "w"), text=True)  # noqa: SIM115
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             done = counts(db)
@@ -314,7 +314,8 @@ def test_a_lost_cluster_stops_the_run_as_interrupted_and_it_resumes_locally(tmp_
         stdout, _ = run.communicate(timeout=60)
     finally:
         cluster.stop()
-    assert run.returncode == 2
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert run.returncode == 2, (run.returncode, stdout, stderr[-3000:])
     error = json.loads(stdout)["error"]
     assert error.startswith(f"lost the Ray cluster: its head at {cluster.address} does not "
                             "answer"), error
