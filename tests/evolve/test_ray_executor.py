@@ -328,3 +328,41 @@ def test_a_lost_cluster_stops_the_run_as_interrupted_and_it_resumes_locally(tmp_
     assert done.returncode == 0, done.stdout
     assert json.loads(done.stdout)["counts"]["queued"] == 0
     assert [status for status, _ in runs(db)] == ["interrupted", "completed"]
+
+
+def test_shipped_data_is_unpacked_once_per_node_and_checked(tmp_path):
+    from adrs.evolve._ray_actor import pack_data, unpack_data
+
+    source = tmp_path / "data"
+    (source / "sub").mkdir(parents=True)
+    (source / "a.csv").write_text("x,y\n1,2\n")
+    (source / "sub" / "b.json").write_text("{}")
+    blob, digest = pack_data(source)
+    assert pack_data(source) == (blob, digest)  # contents only: the same digest again
+    fetched = []
+
+    def fetch() -> bytes:
+        fetched.append(1)
+        return blob
+
+    for node, first in (("node-a", True), ("node-a", False), ("node-b", True)):
+        local, unpacked = unpack_data(fetch, digest, "data", tmp_path / "cache" / node)
+        assert unpacked is first
+        assert (local / "a.csv").read_text() == "x,y\n1,2\n"
+        assert (local / "sub" / "b.json").read_text() == "{}"
+    assert len(fetched) == 2  # once per node: the second actor of node-a reused it
+    with pytest.raises(ValueError, match="^the shipped data does not match its digest$"):
+        unpack_data(lambda: blob + b"x", digest, "data", tmp_path / "cache" / "node-c")
+    with pytest.raises(FileNotFoundError, match="^data path /nonexistent does not exist$"):
+        pack_data("/nonexistent")
+
+
+def test_the_progress_line_shows_each_node_busy_and_idle():
+    from adrs.evolve._progress import ProgressStats
+
+    stats = ProgressStats(done=3, budget=10, best=-1.5, failed=0, duplicates=0, invalid=0,
+                          in_flight=2, rate_per_hour=100.0, tokens=0, cost_usd=0.0,
+                          nodes="10.0.0.5 1/2 busy, 10.0.0.6 2/2 busy")
+    assert stats.line() == ("3/10 evaluated | best -1.5 | 100/h | failed 0 | dup 0 | "
+                            "unusable 0 | running 2 | nodes: 10.0.0.5 1/2 busy, "
+                            "10.0.0.6 2/2 busy")
