@@ -378,11 +378,13 @@ class RayExecutor:
         return self.sandbox.timeout_s * len(job.splits) + WATCHDOG_GRACE_S \
             + self.sandbox.startup_timeout_s * ("test" in job.splits)
 
-    def _check_head(self) -> None:
+    def _check_head(self, now_too: bool = False) -> None:
         """Raise :class:`ClusterLost` when the cluster's head no longer accepts a
-        connection (checked at most every ``HEAD_CHECK_INTERVAL_S``)."""
+        connection (checked at most every ``HEAD_CHECK_INTERVAL_S``, unless
+        ``now_too``)."""
         now = time.monotonic()
-        if self._head is None or now - self._head_checked < HEAD_CHECK_INTERVAL_S:
+        if self._head is None or (not now_too
+                                  and now - self._head_checked < HEAD_CHECK_INTERVAL_S):
             return
         self._head_checked = now
         try:
@@ -507,6 +509,9 @@ class RayExecutor:
     def _restart(self, slot: _Slot, reason: str) -> None:
         """Replace a dead actor; it takes jobs again once it has built the problem."""
         ray = self._ray
+        # actors die with their cluster: creating one without a head would block this
+        # driver until Ray ends it, so look first
+        self._check_head(now_too=True)
         with contextlib.suppress(Exception):
             ray.kill(slot.actor, no_restart=True)
         if not ray.is_initialized():
