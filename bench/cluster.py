@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -61,6 +63,7 @@ def ray_executor(spec: ProblemSpec, workers: int, config: Any) -> Any:
 def _run(spec: ProblemSpec, config: Any, executor: Any, generator: Any) -> tuple[Path, Any,
                                                                                  Any]:
     scratch = tempfile.mkdtemp(prefix="adrs-bench-ray-")
+    atexit.register(shutil.rmtree, scratch, True)  # read by the caller, removed at exit
     out = Path(scratch) / "run"
     summary = Controller(spec, config, out, generator=generator, executor=executor).run()
     return out, summary, scratch
