@@ -99,3 +99,36 @@ class LoopbackCluster:
             while self.pids() and time.monotonic() < deadline:
                 time.sleep(0.2)
         shutil.rmtree(self.temp, ignore_errors=True)
+
+
+def listening_hosts(pids: list[int]) -> set[str]:
+    """The local addresses on which these processes listen for TCP connections (from
+    /proc/net/tcp and tcp6: ``127.0.0.1``, ``0.0.0.0``, ``::``, ``::ffff:127.0.0.1``...)."""
+    import ipaddress
+
+    inodes = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with_link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if with_link.startswith("socket:["):
+                    inodes.add(with_link[8:-1])
+        except OSError:
+            continue
+    hosts = set()
+    for table, width in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(fields[1].split(":")[0])
+            # the kernel prints each 32-bit word in host (little-endian) order
+            words = b"".join(raw[i:i + 4][::-1] for i in range(0, width, 4))
+            address = ipaddress.ip_address(words)
+            mapped = getattr(address, "ipv4_mapped", None)
+            hosts.add(f"::ffff:{mapped}" if mapped is not None else str(address))
+    return hosts

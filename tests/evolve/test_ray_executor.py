@@ -366,3 +366,49 @@ def test_the_progress_line_shows_each_node_busy_and_idle():
     assert stats.line() == ("3/10 evaluated | best -1.5 | 100/h | failed 0 | dup 0 | "
                             "unusable 0 | running 2 | nodes: 10.0.0.5 1/2 busy, "
                             "10.0.0.6 2/2 busy")
+
+
+def test_the_cluster_and_a_private_ray_listen_on_loopback_only(tmp_path, ray_cluster):
+    from tests.ray_cluster import listening_hosts
+
+    loopback = {"127.0.0.1", "::ffff:127.0.0.1"}
+    hosts = listening_hosts(ray_cluster.pids())
+    assert hosts and hosts <= loopback, hosts
+    # an empty address: the run starts its own Ray, bound to 127.0.0.1 (by adrs, not
+    # by this session's variable), and ends it
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"}
+    out = tmp_path / "run"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "adrs.cli", "run", "toy", "--budget", "40", "--option",
+         "delay_ms=100", "--workers", "1", "--executor", "ray", "--out", str(out),
+         "--json"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + 120
+    while counts(out / "run.sqlite").get("evaluated", 0) < 3 and time.monotonic() < deadline:
+        assert run.poll() is None, "the run ended early"
+        time.sleep(0.05)
+    hosts = listening_hosts(_descendants(run.pid))  # Ray's processes are the run's
+    stdout, _ = run.communicate(timeout=120)
+    assert run.returncode == 0, stdout
+    assert hosts and hosts <= loopback, hosts
+    summary = json.loads(stdout)
+    assert summary["executor"]["address"] == "local (127.0.0.1)"
+    assert summary["counts"]["evaluated"] + summary["counts"]["failed"] == 40
+
+
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    found = {root}
+    grew = True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= children
+        grew = bool(children)
+    return sorted(found)
