@@ -35,3 +35,30 @@ def jail():
     runner = JailRunner()
     yield runner
     runner.close()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real Ray cluster on 127.0.0.1 for the session (one node with two labels,
+    see tests/ray_cluster.py), started by the first test that asks for it. Its drivers
+    (this process, the ``adrs run`` processes of the tests) get the same environment."""
+    import os
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pytest.skip("ray is not installed: pip install -e '.[ray]' (CI installs it)")
+    from tests.ray_cluster import CLUSTER_ENV, LoopbackCluster
+
+    saved = {name: os.environ.get(name) for name in CLUSTER_ENV}
+    os.environ.update(CLUSTER_ENV)
+    cluster = LoopbackCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

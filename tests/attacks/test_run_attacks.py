@@ -228,8 +228,15 @@ def fenced(program: str) -> str:
     return f"A new version.\n```python\n{program}```\n"
 
 
-@pytest.fixture
-def hostile_run(tmp_path: Path, hostile_home: Path, isolated: None, server: ScriptedServer):
+@pytest.fixture(params=["local", "ray"])
+def hostile_run(request: pytest.FixtureRequest, tmp_path: Path, hostile_home: Path,
+                isolated: None, server: ScriptedServer):
+    """One hostile run, evaluated by local workers or by actors of the session's Ray
+    cluster on 127.0.0.1: a candidate on a Ray worker is contained as locally."""
+    executor: list[str] = []
+    if request.param == "ray":
+        cluster = request.getfixturevalue("ray_cluster")
+        executor = ["--executor", "ray", "--ray-address", cluster.address]
     run = tmp_path / "run"
     models = tmp_path / "models.yaml"
     models.write_text(f"- name: hostile\n  base_url: {server.base_url}\n"
@@ -255,7 +262,7 @@ def hostile_run(tmp_path: Path, hostile_home: Path, isolated: None, server: Scri
                        models, hostile_home])
     before = processes()
     done = run_cli(["run", "toy", "--models", str(models), "--config", str(config),
-                    "--budget", str(budget), "--out", str(run), "--json"],
+                    "--budget", str(budget), "--out", str(run), "--json", *executor],
                    cli_env(hostile_home), tmp_path)
     return {"done": done, "run": run, "programs": programs, "watched": watched,
             "before": before, "server": server, "models": models, "home": hostile_home,

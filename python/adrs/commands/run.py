@@ -27,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out up to its budget")
     parser.add_argument("--workers", type=int, help="evaluation processes (default: cores)")
+    parser.add_argument("--executor", choices=("local", "ray"),
+                        help="where candidates are evaluated: local worker processes "
+                             "(default) or actors on a Ray cluster (needs adrs[ray])")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="Ray cluster for --executor ray: auto, ray://host:port, "
+                             "host:port, or empty (default) for a private local instance "
+                             "on 127.0.0.1")
     parser.add_argument("--data", metavar="DIR",
                         help="real workloads for a built-in problem (e.g. ../shared/data); "
                              "same as --option data=DIR")
@@ -70,7 +77,9 @@ def run(args: argparse.Namespace) -> Output:
             raise ValueError("--resume needs --out DIR (the run folder to continue)")
         controller = Controller.resume_run(args.out, budget=args.budget, workers=args.workers,
                                            progress=progress, argv=argv,
-                                           unsafe_no_sandbox=args.unsafe_no_sandbox)
+                                           unsafe_no_sandbox=args.unsafe_no_sandbox,
+                                           executor=args.executor,
+                                           ray_address=args.ray_address)
         if args.target and args.target not in (controller.spec.label,
                                                controller.spec.options.get("path")):
             raise ValueError(f"{args.out} holds a run of {controller.spec.label!r}, "
@@ -91,11 +100,15 @@ def run(args: argparse.Namespace) -> Output:
         overrides: dict[str, Any] = {"budget": args.budget, "seed": args.seed,
                                      "workers": args.workers}
         config = load_config(config_file, args.models, base=base, overrides=overrides)
-        config = _with_generator(config, _generator_choice(args))
+        config = _with_executor(args, _with_generator(config, _generator_choice(args)))
         out = Path(args.out) if args.out else default_out_dir(spec.label)
         controller = Controller(spec, config, out, progress=progress, argv=argv,
                                 unsafe_no_sandbox=args.unsafe_no_sandbox,
                                 warnings=warnings)
+    if controller.config.executor.kind == "ray":
+        from adrs.evolve.ray_executor import import_ray
+
+        import_ray()  # without Ray: how to install it, before anything starts
     server = None
     if args.serve:
         from adrs.commands.serve import start_beside_run
@@ -108,6 +121,10 @@ def run(args: argparse.Namespace) -> Output:
 
         raise Interrupted(f"interrupted; the run is in {controller.out_dir} (continue with: "
                           f"adrs run --resume --out {controller.out_dir})") from None
+    except ConnectionError as exc:  # ClusterLost: the run is recorded as interrupted
+        raise ValueError(f"{exc}; the run is in {controller.out_dir} (continue with: adrs run "
+                         f"--resume --out {controller.out_dir}, on this or another "
+                         "executor)") from None
     finally:
         if server is not None:
             server.close()
@@ -136,6 +153,19 @@ def _with_generator(config: Any, kind: str | None) -> Any:
                          "config)")
     return dataclasses.replace(config, generator=dataclasses.replace(config.generator,
                                                                      kind=kind))
+
+
+def _with_executor(args: argparse.Namespace, config: Any) -> Any:
+    """The configuration with --executor and --ray-address applied."""
+    import dataclasses
+
+    executor = config.executor
+    if args.executor is not None:
+        executor = dataclasses.replace(executor, kind=args.executor)
+    if args.ray_address is not None:
+        executor = dataclasses.replace(
+            executor, ray=dataclasses.replace(executor.ray, address=args.ray_address))
+    return dataclasses.replace(config, executor=executor)
 
 
 def _problem_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -173,7 +203,7 @@ def _refuse_changes(args: argparse.Namespace, controller: Any) -> None:
             _, base, config_file, _ = _resolve(args, {})
         wanted = config_to_mapping(load_config(config_file, args.models, base=base))
         have = config_to_mapping(controller.config)
-        for key in ("budget", "workers"):  # these two may change on resume
+        for key in ("budget", "workers", "executor"):  # these may change on resume
             wanted.pop(key, None)
             have.pop(key, None)
         difference = _first_difference(have, wanted)
@@ -270,6 +300,13 @@ def _text(summary: Any) -> str:
         lines.append(f"model calls: {llm['calls']} ({llm['errors']} failed), "
                      f"{llm['prompt_tokens'] + llm['completion_tokens']:,} tokens, "
                      f"${llm['cost_usd']:.4f}")
+    executor = dict(getattr(summary, "executor", {}) or {})
+    if executor.get("kind") == "ray":
+        per_node = ", ".join(f"{node}: {count}" for node, count in
+                             executor.get("workers_per_node", {}).items())
+        lines.append(f"evaluated on Ray at {executor.get('address')}: "
+                     f"{executor.get('workers')} workers ({per_node}), "
+                     f"{len(executor.get('nodes', []))} node(s) in the cluster")
     lines.append(f"run folder: {summary.out_dir} "
                  f"(continue with: adrs run --resume --out {summary.out_dir})")
     return "\n".join(lines)

@@ -25,6 +25,7 @@ class ProgressStats:
     rate_per_hour: float
     tokens: int
     cost_usd: float
+    nodes: str = ""  # per-node workers busy (a cluster executor), e.g. "10.0.0.5 2/4 busy"
 
     def line(self) -> str:
         best = "n/a" if self.best is None else f"{self.best:.6g}"
@@ -33,6 +34,8 @@ class ProgressStats:
                 f" | unusable {self.invalid} | running {self.in_flight}")
         if self.tokens:
             text += f" | {self.tokens:,} tokens ${self.cost_usd:.4f}"
+        if self.nodes:
+            text += f" | nodes: {self.nodes}"
         return text
 
 

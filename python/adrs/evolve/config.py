@@ -248,6 +248,44 @@ class PromptConfig:
 
 
 @dataclass(frozen=True)
+class RayConfig:
+    """Where and how the Ray executor runs its actors (``executor.kind: ray``).
+
+    Attributes:
+        address: The cluster: ``auto`` (the one this machine belongs to),
+            ``ray://host:port`` (Ray Client), ``host:port`` (a head's GCS), or empty to
+            start a private Ray instance on this machine bound to 127.0.0.1 only.
+        num_cpus_per_worker: CPUs each actor reserves (a fraction shares a core).
+        num_gpus_per_worker: GPUs each actor reserves (eplb on GPUs: 1, or a fraction).
+        runtime_env: Ray's ``runtime_env`` of the actors (``pip``, ``py_modules``,
+            ``env_vars``, ``working_dir``...), passed through unchanged.
+        ship_data: Ship the problem's ``data`` path (``--data``) to every node once,
+            through Ray's object store; false: every node must hold it at the same path
+            (a shared file system).
+    """
+
+    address: str = ""
+    num_cpus_per_worker: float = 1.0
+    num_gpus_per_worker: float = 0.0
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    ship_data: bool = True
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where candidates are evaluated.
+
+    Attributes:
+        kind: ``local`` (worker processes on this machine) or ``ray`` (actors on a Ray
+            cluster, see :class:`RayConfig`).
+        ray: Settings of the Ray executor.
+    """
+
+    kind: str = "local"
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything ``adrs run`` can be told.
 
@@ -255,7 +293,8 @@ class RunConfig:
         budget: Candidates to evaluate (status evaluated or failed; the initial program
             counts; duplicates and unusable proposals do not).
         seed: Seed of every random choice.
-        workers: Evaluation worker processes. 0: one per CPU core.
+        workers: Evaluation worker processes (Ray actors with ``executor.kind: ray``).
+            0: one per CPU core (of the cluster, for Ray).
         deterministic: One candidate at a time (select, propose, evaluate, record), so
             the same seed gives the same run with the offline mutator.
         max_wasted_in_a_row: Stop after this many proposals in a row were duplicates
@@ -283,6 +322,7 @@ class RunConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     mutator: MutatorConfig = field(default_factory=MutatorConfig)
     prompts: PromptConfig = field(default_factory=PromptConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     @property
     def worker_count(self) -> int:
@@ -447,6 +487,10 @@ def _convert(value: Any, annotation: Any, where: str, key: str = "") -> Any:
             raise fail(f"expected {len(args)} values, got {value!r}")
         return tuple(_convert(v, a, where, f"{key}[{i}]")
                      for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:  # free-form plain data passed through (executor.ray.runtime_env)
+        if not isinstance(value, Mapping):
+            raise fail(f"expected a mapping, got {value!r}")
+        return dict(value)
     if annotation is bool:
         if not isinstance(value, bool):
             raise fail(f"expected true or false, got {value!r}")
@@ -531,3 +575,10 @@ def _validate(config: RunConfig, where: str) -> None:
     need(0 <= mut.crossover_rate <= 1, "mutator.crossover_rate", "must be in [0, 1]")
     need(config.prompts.max_program_chars >= 100, "prompts.max_program_chars",
          "must be at least 100")
+    executor = config.executor
+    need(executor.kind in ("local", "ray"), "executor.kind",
+         f"must be local or ray, got {executor.kind!r}")
+    need(executor.ray.num_cpus_per_worker >= 0, "executor.ray.num_cpus_per_worker",
+         "must be 0 or more")
+    need(executor.ray.num_gpus_per_worker >= 0, "executor.ray.num_gpus_per_worker",
+         "must be 0 or more")

@@ -89,6 +89,8 @@ class RunSummary:
             OpenEvolve keys without an equivalent), as recorded in the run database.
         failure: When no candidate was scored, the most common reason they failed, with
             its count (``12 of 12 failed: ...``); else None.
+        executor: Where candidates were evaluated: ``kind`` (``local``, ``ray``),
+            ``workers``, and for Ray its ``address`` and the cluster's ``nodes``.
     """
 
     out_dir: str
@@ -111,6 +113,7 @@ class RunSummary:
     notes: Sequence[str] = field(default_factory=list)
     warnings: Sequence[str] = field(default_factory=list)
     failure: str | None = None
+    executor: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def beats_state_of_the_art(self) -> dict[str, bool | None]:
@@ -139,6 +142,7 @@ class RunSummary:
             "beats_state_of_the_art": self.beats_state_of_the_art,
             "notes": list(self.notes), "warnings": list(self.warnings),
             "failure": self.failure,
+            "executor": dict(self.executor),
         }
 
 
@@ -198,12 +202,17 @@ class Controller:
     @classmethod
     def resume_run(cls, out_dir: str | Path, *, budget: int | None = None,
                    workers: int | None = None, progress: TextIO | None = None,
-                   argv: Sequence[str] = (), unsafe_no_sandbox: bool = False) -> Controller:
+                   argv: Sequence[str] = (), unsafe_no_sandbox: bool = False,
+                   executor: str | None = None,
+                   ray_address: str | None = None) -> Controller:
         """A controller that continues the run stored in ``out_dir``.
 
         Args:
             budget: Replaces the stored budget when given.
             workers: Replaces the stored worker count when given.
+            executor: Replaces the stored executor kind (``local``, ``ray``) when given:
+                a run may go on elsewhere.
+            ray_address: Replaces the stored Ray address when given.
 
         Raises:
             FileNotFoundError: ``out_dir`` holds no run database.
@@ -225,6 +234,13 @@ class Controller:
             stored_config["budget"] = budget
         if workers is not None:
             stored_config["workers"] = workers
+        if executor is not None or ray_address is not None:
+            section = dict(stored_config.get("executor") or {})
+            if executor is not None:
+                section["kind"] = executor
+            if ray_address is not None:
+                section["ray"] = {**dict(section.get("ray") or {}), "address": ray_address}
+            stored_config["executor"] = section
         config = config_from_mapping(stored_config, f"{path} (stored config)")
         spec = ProblemSpec(stored_spec["factory"], stored_spec["options"],
                            stored_spec["label"])
@@ -345,6 +361,17 @@ class Controller:
         # jail only when the final phase asks for the test split
         splits = ["train"]
         keys = [m.api_key_env for m in self.config.generator.models if m.api_key_env]
+        if self.config.executor.kind == "ray":
+            from adrs.evolve.ray_executor import RayExecutor, import_ray
+
+            import_ray()  # says how to install it before anything starts
+            ray = self.config.executor.ray
+            return RayExecutor(self.spec, self.config.workers, self.config.sandbox,
+                               warm_splits=splits, secret_env=keys, address=ray.address,
+                               num_cpus_per_worker=ray.num_cpus_per_worker,
+                               num_gpus_per_worker=ray.num_gpus_per_worker,
+                               runtime_env=ray.runtime_env, ship_data=ray.ship_data,
+                               log_path=self.out_dir / "workers.log")
         return LocalExecutor(self.spec, self.config.worker_count, self.config.sandbox,
                              warm_splits=splits, secret_env=keys,
                              log_path=self.out_dir / "workers.log")
@@ -365,7 +392,8 @@ class Controller:
             meta.update(problem_spec=self.spec.to_json(), created_at=time.time(),
                         adrs_version=__version__)
         self.db.set_meta_many(meta)  # at once: a run is resumable from this commit on
-        self.db.start_run(self.argv, os.getpid())
+        self._executor_info = describe_executor(executor)
+        self.db.start_run(self.argv, os.getpid(), executor=self._executor_info)
         initial = problem.initial_program
         self._reference = node_histogram(region_text(initial))
         declared = getattr(problem, "feature_ranges", None)
@@ -665,7 +693,7 @@ class Controller:
             failed=counts["failed"], duplicates=counts["duplicate"],
             invalid=counts["invalid"], in_flight=self.executor.in_flight,
             rate_per_hour=self._session_done / elapsed * 3600.0, tokens=self._tokens,
-            cost_usd=self._cost)
+            cost_usd=self._cost, nodes=_node_load(self.executor))
 
     def _report(self) -> None:
         self.progress.update(self._stats())
@@ -811,7 +839,8 @@ class Controller:
             stopped=stopped, islands=self.islands.summary(), best_program_path=best_path,
             data=self._data, comparison=self._comparison(best, initial),
             notes=self._gain_notes(best, initial), warnings=self.warnings,
-            failure=None if best is not None else self._common_failure())
+            failure=None if best is not None else self._common_failure(),
+            executor=describe_executor(self.executor))
         _atomic_write(self.out_dir / SUMMARY_NAME, json.dumps(summary.to_json(), indent=2))
         return summary
 
@@ -828,6 +857,23 @@ def unified_diff(parent: Candidate, program: str) -> str:
                                  program.splitlines(keepends=True),
                                  fromfile=f"candidate {parent.id}", tofile="proposal")
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def describe_executor(executor: Executor) -> dict[str, Any]:
+    """What the executor reports about itself (``describe()``), or its kind and size."""
+    describe = getattr(executor, "describe", None)
+    if describe is not None:
+        return dict(describe())
+    return {"kind": type(executor).__name__, "workers": executor.capacity}
+
+
+def _node_load(executor: Executor) -> str:
+    """Per node, actors busy and in all (``10.0.0.5 2/4 busy``), for executors that
+    span nodes; empty otherwise."""
+    load = getattr(executor, "node_load", None)
+    if load is None:
+        return ""
+    return ", ".join(f"{node} {busy}/{total} busy" for node, (busy, total) in load().items())
 
 
 def _holds_run(path: Path) -> bool:

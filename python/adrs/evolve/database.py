@@ -126,6 +126,11 @@ class Database:
         elif version != SCHEMA_VERSION:
             self._conn.close()
             raise ValueError(f"{self.path}: schema version {version}, expected {SCHEMA_VERSION}")
+        # added after version 2, without a version of its own: where each session
+        # evaluated (an older file gains the column, and NULL in its old rows)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(runs)")}
+        if "executor" not in columns:
+            self._conn.execute("ALTER TABLE runs ADD COLUMN executor TEXT")
         self._run_id: int | None = None
 
     # -- transactions ---------------------------------------------------------------
@@ -162,12 +167,18 @@ class Database:
             conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                              [(k, json.dumps(v)) for k, v in values.items()])
 
-    def start_run(self, argv: Sequence[str], pid: int) -> int:
-        """Record that a process started (or resumed) the run; returns the run id."""
+    def start_run(self, argv: Sequence[str], pid: int,
+                  executor: Mapping[str, Any] | None = None) -> int:
+        """Record that a process started (or resumed) the run; returns the run id.
+
+        Args:
+            executor: Where this session evaluates (kind, workers, a cluster's nodes).
+        """
         with self.transaction() as conn:
             cursor = conn.execute(
-                "INSERT INTO runs (started_at, argv, pid) VALUES (?, ?, ?)",
-                (time.time(), json.dumps(list(argv)), pid))
+                "INSERT INTO runs (started_at, argv, pid, executor) VALUES (?, ?, ?, ?)",
+                (time.time(), json.dumps(list(argv)), pid,
+                 json.dumps(dict(executor)) if executor is not None else None))
         self._run_id = cursor.lastrowid
         return self._run_id
 

@@ -13,7 +13,8 @@ the job fails ("killed its evaluator"). A worker that stops answering is killed 
 the job's time limit plus a grace period, and counts as dead.
 
 The interface (:class:`Executor`: ``start``, ``submit``, ``results``/``poll``, ``close``)
-is what a cluster executor (Ray) implements too.
+is what the cluster executor (:class:`adrs.evolve.ray_executor.RayExecutor`) implements
+too; both also ``describe()`` themselves for the run's records.
 """
 
 from __future__ import annotations
@@ -273,6 +274,11 @@ class LocalExecutor:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def describe(self) -> dict[str, Any]:
+        """The executor and its one node, for ``summary.json`` and the ``runs`` table."""
+        return {"kind": "local", "workers": self.capacity,
+                "nodes": [{"node": socket.gethostname(), "workers": self.capacity}]}
 
     # -- jobs -------------------------------------------------------------------------
 
