@@ -103,6 +103,9 @@ class SpotProblem(Problem):
         if suite == "leaderboard" and (fidelity != "reference" or traces is not None):
             raise ValueError("the leaderboard suite scores the leaderboard's own traces under "
                              "the reference rules: it takes no fidelity or traces")
+        if suite == "leaderboard" and data is None and not os.environ.get(workloads.DATA_ENV_VAR):
+            raise ValueError("the leaderboard suite runs on the real traces: give --data "
+                             f"(e.g. ../shared/data) or set ${workloads.DATA_ENV_VAR}")
         self.suite = suite
         if suite == "leaderboard":
             self.name = f"{type(self).name}@leaderboard"
