@@ -1,0 +1,207 @@
+"""The ADRS Leaderboard suite: its spot grids and 0-100 scores, its solutions loaded
+through ``Solution.solve()`` in the jail and played through the sky_spot adapter, and
+``adrs leaderboard``.
+
+Goldens: the published scores are the leaderboard's own ``results/<problem>/<name>/
+results.json`` (snapshot of UCB-ADRS/ADRS-Leaderboard at f856497, in ../shared/leaderboard);
+the tests read them from there, so a mismatch names both numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adrs import leaderboard
+from adrs.cli import main
+from adrs.jail import InProcessRunner
+from adrs.problems import get_problem
+
+PUBLISHED = ("baseline", "gepa", "openevolve", "shinkaevolve")
+
+
+@pytest.fixture(scope="module")
+def board(shared_dir: Path) -> Path:
+    root = shared_dir / "leaderboard"
+    if not (root / "solutions").is_dir():
+        pytest.skip(f"{root} not found: the leaderboard snapshot lives there")
+    return root
+
+
+@pytest.fixture(scope="module")
+def spot_board(shared_dir: Path):
+    return get_problem("spot@leaderboard", data=str(shared_dir / "data"))
+
+
+@pytest.fixture(scope="module")
+def multi_board(shared_dir: Path):
+    return get_problem("spot-multi", suite="leaderboard", data=str(shared_dir / "data"))
+
+
+def _published(board: Path, folder: str, name: str) -> dict:
+    return json.loads((board / "results" / folder / name / "results.json").read_text())
+
+
+def test_leaderboard_grid_is_the_evaluators(spot_board) -> None:
+    workload = spot_board.workload("train")
+    assert len(workload) == 6 * 30 * 2 * 3
+    assert sorted(set(workload.groups)) == sorted(
+        ["us-west-2a_k80_8", "us-west-2b_k80_1", "us-west-2b_k80_8", "us-west-2a_v100_1",
+         "us-west-2a_v100_8", "us-west-2b_v100_1"])
+    assert {tuple(s) for s in workload.scenarios_hours.tolist()} == {
+        (48.0, d, o) for d in (52.0, 70.0) for o in (0.02, 0.05, 0.1)}
+    test = spot_board.workload("test")
+    train_ids = {(g, t) for g, t in zip(workload.groups, workload.trace_ids)}
+    assert len(test) == len(workload)
+    assert not train_ids & {(g, t) for g, t in zip(test.groups, test.trace_ids)}
+
+
+def test_builtin_greedy_scores_the_published_baseline(board: Path, spot_board) -> None:
+    # the leaderboard's cant_be_late baseline is the greedy seed, which is our built-in
+    published = _published(board, "cant_be_late", "baseline")
+    result = spot_board.evaluate_baseline("greedy")
+    assert result.score == published["score"] == 28
+    assert result.metrics["avg_cost"] == pytest.approx(published["avg_cost"], rel=1e-9)
+    assert result.metrics["od_anchor"] == pytest.approx(published["od_anchor"], rel=1e-12)
+    assert result.metrics["spot_anchor"] == pytest.approx(published["spot_anchor"], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_multi_region_solutions_equal_published(board: Path, multi_board, jail,
+                                                name: str) -> None:
+    published = _published(board, "cant_be_late_multi", name)
+    path = board / "solutions" / "cant_be_late_multi" / name / "resources" / "solution.py"
+    result = leaderboard.evaluate_solution(multi_board, leaderboard.lookup("cant_be_late_multi"),
+                                           path, runner=jail)
+    assert result.ok, result.error
+    assert result.score == published["score"]
+    assert result.metrics["avg_cost"] == pytest.approx(published["avg_cost"], rel=1e-6)
+    assert result.metrics["od_anchor"] == pytest.approx(published["od_anchor"], rel=1e-12)
+    assert result.metrics["spot_anchor"] == pytest.approx(published["spot_anchor"], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_single_region_solutions_equal_published(board: Path, spot_board, jail,
+                                                 name: str) -> None:
+    # the whole 1,080-run grid, each strategy interpreted step by step in the jail
+    published = _published(board, "cant_be_late", name)
+    path = board / "solutions" / "cant_be_late" / name / "resources" / "solution.py"
+    result = leaderboard.evaluate_solution(spot_board, leaderboard.lookup("cant_be_late"), path,
+                                           runner=jail)
+    assert result.ok, result.error
+    assert result.score == published["score"]
+    assert result.metrics["avg_cost"] == pytest.approx(published["avg_cost"], rel=1e-6)
+    assert result.metrics["od_anchor"] == pytest.approx(published["od_anchor"], rel=1e-12)
+    assert result.metrics["spot_anchor"] == pytest.approx(published["spot_anchor"], rel=1e-12)
+
+
+_GOOD_STRATEGY = '''
+from sky_spot.strategies.multi_strategy import MultiRegionStrategy
+from sky_spot.utils import ClusterType
+
+class OnDemand(MultiRegionStrategy):
+    NAME = "od"
+
+    def _step(self, last_cluster_type, has_spot):
+        if self.task_duration - sum(self.task_done_time) <= 0:
+            return ClusterType.NONE
+        return ClusterType.ON_DEMAND
+'''
+
+BAD_SOLUTIONS = {
+    "no_solution.py": ("x = 1\n", "defines no Solution class"),
+    "raises.py": ("class Solution:\n    def solve(self, spec_path=None):\n"
+                  "        raise RuntimeError('boom')\n",
+                  "Solution.solve() raised RuntimeError: boom (line 3)"),
+    "garbage.py": ("class Solution:\n    def solve(self, spec_path=None):\n        return 42\n",
+                   "solve() must return a code string, {'code': ...} or {'program_path': "
+                   "...}; it returned int"),
+    "no_strategy.py": ("class Solution:\n    def solve(self, spec_path=None):\n"
+                       "        return {'code': 'def f():\\n    return 1\\n'}\n",
+                       "the program defines no sky_spot Strategy subclass"),
+}
+
+
+@pytest.mark.parametrize("filename", sorted(BAD_SOLUTIONS))
+def test_bad_solutions_fail_in_one_line(tmp_path: Path, shared_dir: Path, capsys,
+                                        filename: str) -> None:
+    source, message = BAD_SOLUTIONS[filename]
+    path = tmp_path / filename
+    path.write_text(source)
+    status = main(["eval", "spot-multi", str(path), "--format", "leaderboard", "--data",
+                   str(shared_dir / "data"), "--json"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert status == 1 and len(out) == 1
+    data = json.loads(out[0])
+    assert data["ok"] is False and data["score"] == 0.0
+    assert message in data["error"]
+    assert "\n" not in data["error"]
+
+
+@pytest.mark.parametrize("form", ["string", "code", "program_path"])
+def test_three_forms_of_solve(tmp_path: Path, multi_board, jail, form: str) -> None:
+    strategy = tmp_path / "strategy.py"
+    strategy.write_text(_GOOD_STRATEGY)
+    returned = {"string": repr(_GOOD_STRATEGY), "code": f"{{'code': {_GOOD_STRATEGY!r}}}",
+                "program_path": f"{{'program_path': {str(strategy)!r}}}"}[form]
+    path = tmp_path / "solution.py"
+    path.write_text(f"class Solution:\n    def solve(self, spec_path=None):\n"
+                    f"        return {returned}\n")
+    # a jail shows only the checkout the solution lies in, and pytest's tmp is private to
+    # root: this test's own (trusted) file returning a path there runs in process
+    runner = InProcessRunner() if form == "program_path" else jail
+    result = leaderboard.evaluate_solution(multi_board, leaderboard.lookup("spot-multi"), path,
+                                           runner=runner)
+    assert result.ok, result.error
+    # on demand throughout: the on-demand anchor's 48 h plus the first start's overhead
+    assert result.score == 0.0
+    assert result.metrics["avg_cost"] > result.metrics["od_anchor"]
+
+
+def test_suite_names_and_options() -> None:
+    with pytest.raises(ValueError, match="the name says suite 'leaderboard', the options "
+                                         "say 'default'"):
+        get_problem("spot@leaderboard", suite="default", data="x")
+    with pytest.raises(ValueError, match="problem 'toy' has no suites"):
+        get_problem("toy@leaderboard")
+    with pytest.raises(ValueError, match="unknown suite 'nope'"):
+        get_problem("spot@nope")
+
+
+def test_unavailable_problems_say_so(capsys) -> None:
+    status = main(["eval", "txn", "x.py", "--format", "leaderboard", "--json"])
+    assert status == 2
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error.startswith("txn_scheduling: not available in this build")
+
+
+def test_leaderboard_command_table(tmp_path: Path, board: Path, shared_dir: Path,
+                                   capsys) -> None:
+    # a small checkout: two published multi-region pairs, plus a problem this build lacks
+    root = tmp_path / "board"
+    for name in ("baseline", "gepa"):
+        for part in ("solutions", "results"):
+            source = board / part / "cant_be_late_multi" / name
+            shutil.copytree(source, root / part / "cant_be_late_multi" / name)
+    shutil.copytree(board / "problems" / "cant_be_late_multi",
+                    root / "problems" / "cant_be_late_multi", symlinks=True)
+    (root / "solutions" / "eplb" / "x" / "resources").mkdir(parents=True)
+    (root / "solutions" / "eplb" / "x" / "resources" / "solution.py").write_text("x = 1\n")
+    page = tmp_path / "table.html"
+    status = main(["leaderboard", str(root), "--workloads", str(shared_dir / "data"),
+                   "--json", "--html", str(page)])
+    data = json.loads(capsys.readouterr().out)
+    assert status == 0
+    rows = {(r["problem"], r["solution"]): r for r in data["rows"]}
+    for name in ("baseline", "gepa"):
+        row = rows[("cant_be_late_multi", name)]
+        assert row["score"] == row["published"] == _published(
+            board, "cant_be_late_multi", name)["score"]
+        assert row["difference"] == 0.0
+    sota = rows[("cant_be_late_multi", "multi_uniform_progress")]
+    assert sota["kind"] == "adrs baseline" and sota["score"] == 69.43
+    assert data["not_available"][0].startswith("eplb: not available in this build")
+    assert "<td>gepa</td>" in page.read_text()
