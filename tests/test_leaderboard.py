@@ -98,6 +98,30 @@ def test_single_region_solutions_equal_published(board: Path, spot_board, jail,
     assert result.metrics["spot_anchor"] == pytest.approx(published["spot_anchor"], rel=1e-12)
 
 
+# LEVI published no results.json: these are the leaderboard's own evaluators run here on
+# its solutions (a copy of problems/<name> of the snapshot in /tmp, traces unpacked as its
+# README says, numpy/pandas/configargparse/pyyaml/filelock/tqdm/wandb in a venv of their
+# own; PYTHONPATH=resources/cant-be-late-simulator for the single-region one):
+#   python evaluator.py --solution .../solutions/<name>/LEVI/resources/solution.py
+REFERENCE_RUNS = {
+    "cant_be_late": {"score": 52, "avg_cost": 95.07038625000006},
+    "cant_be_late_multi": {"score": 72.35, "avg_cost": 74.40910479166739},
+}
+
+
+@pytest.mark.parametrize("folder", sorted(REFERENCE_RUNS))
+def test_levi_equals_the_reference_evaluator_run_here(board: Path, shared_dir: Path, jail,
+                                                      folder: str) -> None:
+    entry = leaderboard.lookup(folder)
+    problem = get_problem(entry.problem, data=str(shared_dir / "data"))
+    path = board / "solutions" / folder / "LEVI" / "resources" / "solution.py"
+    result = leaderboard.evaluate_solution(problem, entry, path, runner=jail)
+    assert result.ok, result.error
+    assert result.score == REFERENCE_RUNS[folder]["score"]
+    assert result.metrics["avg_cost"] == pytest.approx(REFERENCE_RUNS[folder]["avg_cost"],
+                                                       rel=1e-9)
+
+
 _GOOD_STRATEGY = '''
 from sky_spot.strategies.multi_strategy import MultiRegionStrategy
 from sky_spot.utils import ClusterType

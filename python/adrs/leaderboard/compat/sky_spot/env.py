@@ -35,11 +35,13 @@ class Env:
     def get_current_region(self) -> int:
         return self.current_region
 
-    def switch_region(self, region: int) -> None:
+    def switch_region(self, region: int) -> bool:
+        """Move to ``region`` now; True, as the reference returns (strategies test it)."""
         region = int(region)
         if not 0 <= region < self.num_regions:
             raise ValueError(f"region {region} out of range 0..{self.num_regions - 1}")
         self.current_region = region
+        return True
 
     def spot_available_in_region(self, region: int) -> bool:
         return self.region_has_spot[int(region)]
