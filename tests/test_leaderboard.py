@@ -122,6 +122,38 @@ def test_levi_equals_the_reference_evaluator_run_here(board: Path, shared_dir: P
                                                        rel=1e-9)
 
 
+def test_txn_leaderboard_anchors_and_seeded_solution(board: Path, shared_dir: Path,
+                                                     jail) -> None:
+    problem = get_problem("txn@leaderboard", data=str(shared_dir / "data"))
+    cache = json.loads((board / "problems" / "txn_scheduling" / "baseline_cache.json")
+                       .read_text())
+    sequential, effective = problem.leaderboard_anchors("train")
+    assert sequential == cache["baseline_makespan"] == 537.0
+    assert effective == pytest.approx(cache["optimal_makespan"] + 0.1 * (537.0 - 46.0))
+    # human_SOTA seeds random with 42, so it is deterministic; the reference evaluator run
+    # here (python evaluator.py --solution .../txn_scheduling/human_SOTA/...) gave
+    # makespan 352, score 41.86467526589727
+    path = board / "solutions" / "txn_scheduling" / "human_SOTA" / "resources" / "solution.py"
+    result = leaderboard.evaluate_solution(problem, leaderboard.lookup("txn"), path,
+                                           runner=jail)
+    assert result.ok, result.error
+    assert result.metrics["makespan_sum"] == 352.0
+    assert result.score == pytest.approx(41.86467526589727, rel=1e-12)
+    best = problem.evaluate_baseline("best_known", runner=jail)
+    assert best.score == pytest.approx(100 * (537 - best.metrics["makespan_sum"]) / (537 - 95.1))
+
+
+def test_txn_program_without_entry_point_fails(shared_dir: Path, jail) -> None:
+    problem = get_problem("txn@leaderboard", data=str(shared_dir / "data"))
+    result = problem.evaluate_leaderboard("def get_best_schedule(w, n):\n    return 0, []\n",
+                                          runner=jail)
+    assert not result.ok and result.score == 0.0
+    assert result.error == "the program defines no function get_random_costs()"
+    lying = ("def get_random_costs():\n    return 1, [[0, 0], [1], [2]], 0.0\n")
+    result = problem.evaluate_leaderboard(lying, runner=jail)
+    assert not result.ok and result.error.startswith("WORKLOAD_1:")
+
+
 _GOOD_STRATEGY = '''
 from sky_spot.strategies.multi_strategy import MultiRegionStrategy
 from sky_spot.utils import ClusterType
@@ -196,10 +228,10 @@ def test_suite_names_and_options() -> None:
 
 
 def test_unavailable_problems_say_so(capsys) -> None:
-    status = main(["eval", "txn", "x.py", "--format", "leaderboard", "--json"])
+    status = main(["eval", "eplb", "x.py", "--format", "leaderboard", "--json"])
     assert status == 2
     error = json.loads(capsys.readouterr().out)["error"]
-    assert error.startswith("txn_scheduling: not available in this build")
+    assert error.startswith("eplb: not available in this build")
 
 
 def test_leaderboard_command_table(tmp_path: Path, board: Path, shared_dir: Path,

@@ -5,9 +5,10 @@ leaderboard's 0-100 scale.
 A submission defines a ``Solution`` class whose ``solve()`` returns the candidate code;
 that code is written against the leaderboard's API for the problem. :data:`PROBLEMS`
 says, per leaderboard problem folder, which adrs problem scores it and how its code is
-handed over: ``strategy`` (a ``sky_spot`` ``Strategy`` subclass, played through
-:meth:`~adrs.problems.spot.SpotProblem.evaluate_strategy`) or ``function`` (the problem's
-own candidate API is already the leaderboard's function signature, evaluated as is).
+handed over: ``adapter`` (the problem's ``evaluate_leaderboard`` runs code written against
+the leaderboard's API: a ``sky_spot`` ``Strategy`` subclass for spot, ``get_random_costs()``
+for txn) or ``function`` (the problem's own candidate API is already the leaderboard's
+function signature, evaluated as is).
 Adding a problem is one entry.
 
 Loading the file and calling ``solve()`` is the submission's code: it runs in a jail
@@ -36,7 +37,7 @@ class LeaderboardProblem:
     Attributes:
         folder: The leaderboard's problem folder name (``cant_be_late``...).
         problem: The adrs problem that scores it, with its suite (``spot@leaderboard``).
-        api: ``strategy`` or ``function`` (see the module docstring).
+        api: ``adapter`` or ``function`` (see the module docstring).
         note: Why it is not scored, when it is not (None: it is).
     """
 
@@ -55,12 +56,11 @@ class LeaderboardProblem:
 
 
 PROBLEMS: dict[str, LeaderboardProblem] = {entry.folder: entry for entry in (
-    LeaderboardProblem("cant_be_late", "spot@leaderboard", "strategy"),
-    LeaderboardProblem("cant_be_late_multi", "spot-multi@leaderboard", "strategy"),
+    LeaderboardProblem("cant_be_late", "spot@leaderboard", "adapter"),
+    LeaderboardProblem("cant_be_late_multi", "spot-multi@leaderboard", "adapter"),
     LeaderboardProblem("cloudcast", "cloudcast@leaderboard", "function"),
     LeaderboardProblem("prism", "prism@leaderboard", "function"),
-    LeaderboardProblem("txn_scheduling", "txn@leaderboard", "function",
-                       "the get_random_costs() adapter and 0-100 formula are not built yet"),
+    LeaderboardProblem("txn_scheduling", "txn@leaderboard", "adapter"),
     LeaderboardProblem("llm_sql", "llm-sql@leaderboard", "function",
                        "needs the leaderboard's five tables (only beer.csv is public here)"),
     LeaderboardProblem("eplb", "eplb@leaderboard", "function",
@@ -176,11 +176,9 @@ def evaluate_solution(problem: Problem, entry: LeaderboardProblem,
         return EvalResult(getattr(problem, "failure_score", 0.0), {}, {},
                           f"The solution failed: {message}", message,
                           {"split": split}, time.perf_counter() - started)
-    if entry.api == "strategy":
-        result = problem.evaluate_strategy(code, split, runner, filename=name)
-    else:
-        result = problem.evaluate(code, split, runner, filename=name)
-    return result
+    if entry.api == "adapter":
+        return problem.evaluate_leaderboard(code, split, runner, filename=name)
+    return problem.evaluate(code, split, runner, filename=name)
 
 
 def published_results(root: Path, folder: str, solution: str) -> dict[str, Any] | None:

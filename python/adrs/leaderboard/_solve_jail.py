@@ -33,9 +33,13 @@ class SolveHandler(Handler):
         from adrs.problems.spot._strategy_jail import COMPAT_DIR
 
         # the file's own folder first, as importing it from there would; then the
-        # stand-ins for the reference packages a solution file imports (sky_spot)
-        for folder in (COMPAT_DIR, os.path.dirname(path)):
-            if folder not in sys.path:
+        # stand-ins for the reference packages a solution file imports (sky_spot); then
+        # the problem's resources, which the leaderboard's evaluators put on the path
+        # (txn_scheduling's solution files import its txn_simulator at the top)
+        staged = os.sep + os.path.join("execution_env", "solution_env", "solution.py")
+        resources = path[:-len(staged)] if path.endswith(staged) else ""
+        for folder in (resources, COMPAT_DIR, os.path.dirname(path)):
+            if os.path.isdir(folder) and folder not in sys.path:
                 sys.path.insert(0, folder)
         module = types.ModuleType("submitted_solution")
         module.__file__ = path  # solutions read themselves and files beside them

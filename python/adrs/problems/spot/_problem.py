@@ -209,6 +209,8 @@ class SpotProblem(Problem):
         finally:
             self.path = saved
 
+    evaluate_leaderboard = evaluate_strategy  # the leaderboard's candidate API, by its name
+
     def _evaluate_in_jail(self, task: JailTask, program: str, split: str,
                           runner: Runner | None, filename: str, started: float) -> EvalResult:
         workload = self.workload(split)
