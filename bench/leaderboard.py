@@ -8,10 +8,10 @@ prints both scores and the ratio. Then it times ``adrs leaderboard`` over the wh
 snapshot.
 
     python bench/leaderboard.py [--board ../shared/leaderboard] [--data ../shared/data]
-        [--reference /tmp/ref] [--python /tmp/refvenv/bin/python] [--skip-table]
+        [--reference /tmp/ref] [--python /tmp/refvenv/bin/python] [--skip-table] [--check]
 
 The reference run stays outside the project: copy ``problems/<name>`` of the snapshot to
-``DIR/<name>``, unpack its ``real_traces.tar.gz`` under
+``DIR/problems/<name>``, unpack its ``real_traces.tar.gz`` under
 ``resources/cant-be-late-simulator/data`` (the multi-region archive) or
 ``resources/cant-be-late-simulator`` (the single-region one), and give a Python with
 numpy, pandas, configargparse, pyyaml, filelock, tqdm and wandb.
@@ -22,13 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAIRS = (("cant_be_late", "gepa"), ("cant_be_late_multi", "gepa"))
+PAIRS = (("cant_be_late", "gepa"), ("cant_be_late", "baseline"), ("cant_be_late_multi", "gepa"),
+         ("txn_scheduling", "human_SOTA"))
 
 
 def ours(board: Path, data: Path, folder: str, name: str) -> tuple[float, float]:
@@ -54,13 +56,19 @@ def ours(board: Path, data: Path, folder: str, name: str) -> tuple[float, float]
 
 def reference(ref: Path, python: str, board: Path, folder: str,
               name: str) -> tuple[float, float] | None:
-    folder_dir = ref / folder
+    """The leaderboard's evaluator on one solution, staged where its scripts stage it
+    (``problems/<folder>/resources/execution_env/solution_env/solution.py``)."""
+    folder_dir = ref / "problems" / folder
     if not (folder_dir / "evaluator.py").is_file():
         return None
-    solution = board / "solutions" / folder / name / "resources" / "solution.py"
-    env = {**os.environ, "WANDB_MODE": "disabled", "EVALUATOR_MAX_WORKERS": "2"}
+    staged = folder_dir / "resources" / "execution_env" / "solution_env" / "solution.py"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(board / "solutions" / folder / name / "resources" / "solution.py", staged)
+    simulator = folder_dir / "resources" / "cant-be-late-simulator"
+    env = {**os.environ, "WANDB_MODE": "disabled", "EVALUATOR_MAX_WORKERS": "2",
+           "CBL_LOG_LEVEL": "WARNING", "PYTHONPATH": str(simulator)}
     started = time.perf_counter()
-    done = subprocess.run([python, "evaluator.py", "--solution", str(solution)],
+    done = subprocess.run([python, "evaluator.py", "--solution", str(staged)],
                           cwd=folder_dir, capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -70,6 +78,37 @@ def reference(ref: Path, python: str, board: Path, folder: str,
     return seconds, float(json.loads(lines[-1]).get("score", float("nan")))
 
 
+def compiled_greedy(data: Path) -> tuple[float, float]:
+    """Our own greedy program (the leaderboard baseline's policy) as an adrs candidate:
+    Numba-compiled in the jail, on the same 1,080 runs."""
+    from adrs.jail import JailRunner
+    from adrs.problems import get_problem
+
+    problem = get_problem("spot@leaderboard", data=str(data))
+    problem.warm_jails = False
+    runner = JailRunner()
+    try:
+        started = time.perf_counter()
+        result = problem.evaluate(problem.baseline("greedy").program, runner=runner)
+        return time.perf_counter() - started, result.score
+    finally:
+        runner.close()
+
+
+def check_published(board: Path, data: Path) -> None:
+    """Every pair with a published results.json, scored here."""
+    from adrs import leaderboard
+
+    for folder, name, _ in leaderboard.solutions(board):
+        published = leaderboard.published_results(board, folder, name)
+        entry = leaderboard.PROBLEMS.get(folder)
+        if published is None or entry is None or not entry.available():
+            continue
+        seconds, score = ours(board, data, folder, name)
+        print(f"  {folder}/{name}: ours {score:g}, published {published['score']:g} "
+              f"({seconds:.1f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--board", default=str(ROOT.parent / "shared" / "leaderboard"))
@@ -77,6 +116,8 @@ def main() -> None:
     parser.add_argument("--reference", help="prepared copies of the leaderboard's problems")
     parser.add_argument("--python", default=sys.executable, help="Python for the reference")
     parser.add_argument("--skip-table", action="store_true")
+    parser.add_argument("--check", action="store_true",
+                        help="also score every published pair and print both scores")
     args = parser.parse_args()
     board, data = Path(args.board), Path(args.data)
     print(f"{'pair':<32} {'ours s':>8} {'ours':>7} {'reference s':>12} {'theirs':>7} "
@@ -91,6 +132,17 @@ def main() -> None:
         else:
             print(f"{folder + '/' + name:<32} {seconds:>8.2f} {score:>7.2f} "
                   f"{theirs[0]:>12.2f} {theirs[1]:>7.2f} {theirs[0] / seconds:>8.1f}x")
+    seconds, score = compiled_greedy(data)
+    theirs = reference(Path(args.reference), args.python, board, "cant_be_late", "baseline") \
+        if args.reference else None
+    label = "cant_be_late greedy (compiled)"
+    if theirs is None:
+        print(f"{label:<32} {seconds:>8.2f} {score:>7.2f}")
+    else:
+        print(f"{label:<32} {seconds:>8.2f} {score:>7.2f} {theirs[0]:>12.2f} "
+              f"{theirs[1]:>7.2f} {theirs[0] / seconds:>8.1f}x")
+    if args.check:
+        check_published(board, data)
     if not args.skip_table:
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "adrs.cli", "leaderboard", str(board),

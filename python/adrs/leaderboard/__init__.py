@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from adrs.jail import CandidateFailure, JailTask, Runner
-from adrs.problems import EvalResult, Problem, get_problem, problem_names
+from adrs.problems import EvalResult, Problem, problem_names
 
 LEADERBOARD_ENV_VAR = "ADRS_LEADERBOARD_DIR"
 

@@ -14,7 +14,7 @@ from sky_spot.utils import ClusterType
 
 class Strategy:
     NAME = "abstract"
-    SUBCLASSES: typing.Dict[str, type] = {}
+    SUBCLASSES: typing.ClassVar[dict[str, type]] = {}
 
     def __init__(self, args: typing.Any = None) -> None:
         self.args = args
@@ -50,7 +50,7 @@ class Strategy:
         return self.NAME
 
     @classmethod
-    def _from_args(cls, parser: typing.Any) -> "Strategy":
+    def _from_args(cls, parser: typing.Any) -> Strategy:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -66,10 +66,10 @@ class MultiRegionStrategy(Strategy):
 
     def __init__(self, args: typing.Any = None) -> None:
         super().__init__(args)
-        self.last_startup_region: typing.Optional[int] = None
+        self.last_startup_region: int | None = None
         self.migration_overhead_seconds = 0.0
 
     @classmethod
-    def _from_args(cls, parser: typing.Any) -> "MultiRegionStrategy":
+    def _from_args(cls, parser: typing.Any) -> MultiRegionStrategy:
         args, _ = parser.parse_known_args()
         return cls(args)
