@@ -260,3 +260,29 @@ def test_leaderboard_command_table(tmp_path: Path, board: Path, shared_dir: Path
     assert sota["kind"] == "adrs baseline" and sota["score"] == 69.43
     assert data["not_available"][0].startswith("eplb: not available in this build")
     assert "<td>gepa</td>" in page.read_text()
+
+
+def test_leaderboard_command_runs_and_errors(tmp_path: Path, board: Path, shared_dir: Path,
+                                             capsys) -> None:
+    # an adrs run folder whose best program is our multi-region seed: scored on the
+    # leaderboard suite, as the built-in baseline of the same policy is
+    from adrs.problems.spot import MultiRegionSpotProblem
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    best = run_dir / "best_program.py"
+    best.write_text(MultiRegionSpotProblem().baseline("multi_seed").program)
+    (run_dir / "summary.json").write_text(json.dumps(
+        {"problem": "spot-multi", "best_program_path": str(best)}))
+    status = main(["leaderboard", str(board), "--problem", "cant_be_late_multi", "--solution",
+                   "none", "--workloads", str(shared_dir / "data"), "--runs", str(run_dir),
+                   "--json"])
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert status == 0
+    run_row = next(r for r in rows if r["kind"] == "adrs run")
+    seed_row = next(r for r in rows if r["solution"] == "multi_seed")
+    assert run_row["score"] == seed_row["score"] == 58.4
+    status = main(["leaderboard", str(tmp_path), "--json"])
+    assert status == 2
+    assert json.loads(capsys.readouterr().out)["error"] == (
+        f"{tmp_path} is no leaderboard checkout (it has no solutions/)")

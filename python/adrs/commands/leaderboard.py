@@ -74,10 +74,11 @@ def run(args: argparse.Namespace) -> Output:
             result = leaderboard.evaluate_solution(problem, entry, path, "train", runner)
             published = leaderboard.published_results(root, folder, name)
             rows.append(_row(folder, name, "solution", result, published))
-        done = {row["problem"] for row in rows}
         if not args.no_baselines:
-            for folder in sorted(done):
-                problem = problems[folder]
+            for folder in sorted({f for f, _, _ in leaderboard.solutions(root)
+                                  if (not wanted or f in wanted) and f in leaderboard.PROBLEMS
+                                  and leaderboard.PROBLEMS[f].available()}):
+                problem = _problem(problems, leaderboard.PROBLEMS[folder], args)
                 for baseline in problem.baselines:
                     _say(progress, f"baseline {folder}/{baseline} ...")
                     result = problem.evaluate_baseline(baseline, "train", runner)
