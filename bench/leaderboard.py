@@ -132,6 +132,12 @@ def main() -> None:
         else:
             print(f"{folder + '/' + name:<32} {seconds:>8.2f} {score:>7.2f} "
                   f"{theirs[0]:>12.2f} {theirs[1]:>7.2f} {theirs[0] / seconds:>8.1f}x")
+    from adrs.problems import get_problem
+
+    builtin = get_problem("spot@leaderboard", data=str(data))
+    started = time.perf_counter()
+    builtin_score = builtin.evaluate_baseline("greedy").score
+    builtin_seconds = time.perf_counter() - started
     seconds, score = compiled_greedy(data)
     theirs = reference(Path(args.reference), args.python, board, "cant_be_late", "baseline") \
         if args.reference else None
@@ -141,6 +147,8 @@ def main() -> None:
     else:
         print(f"{label:<32} {seconds:>8.2f} {score:>7.2f} {theirs[0]:>12.2f} "
               f"{theirs[1]:>7.2f} {theirs[0] / seconds:>8.1f}x")
+    print(f"{'cant_be_late greedy (C++ built-in)':<32} {builtin_seconds:>8.3f} "
+          f"{builtin_score:>7.2f}   (the simulation alone, no compile, no jail)")
     if args.check:
         check_published(board, data)
     if not args.skip_table:

@@ -67,7 +67,7 @@ def _run_leaderboard(args: argparse.Namespace) -> Output:
         raise FileNotFoundError(f"solution not found: {path}")
     args.problem = entry.problem
     problem = build_problem(args)
-    runner = build_runner(args)
+    runner = build_runner(args, leaderboard.jail_limits())
     try:
         result = leaderboard.evaluate_solution(problem, entry, path, args.split, runner)
     finally:

@@ -16,8 +16,9 @@ from typing import Any
 from adrs.commands import Output
 from adrs.commands._problem_args import build_runner
 
-_RAW_METRICS = ("avg_cost", "score_exact", "deadline_missed", "makespan", "hit_rate",
-                "balancedness", "runtime")
+# the raw figures worth a column, whichever problem reports them
+_RAW_METRICS = ("avg_cost", "score_exact", "deadline_missed", "makespan_sum", "makespan",
+                "hit_rate", "balancedness", "runtime", "transfer_time", "cost")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> Output:
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     problems: dict[str, Any] = {}
-    runner = build_runner(args)
+    runner = build_runner(args, leaderboard.jail_limits())
     try:
         for k, (folder, name, path) in enumerate(pairs, 1):
             entry = leaderboard.lookup(folder) if folder in leaderboard.PROBLEMS else None

@@ -28,6 +28,19 @@ from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.problems import EvalResult, Problem, problem_names
 
 LEADERBOARD_ENV_VAR = "ADRS_LEADERBOARD_DIR"
+# The leaderboard lets one evaluation run for 600 s (txn's timeout); its submissions may
+# search that long, so their jails get that much CPU time (the default is 65 s).
+CPU_SECONDS = 610.0
+
+
+def jail_limits() -> Any:
+    """The jail limits for leaderboard submissions: the defaults with the leaderboard's
+    time budget."""
+    from dataclasses import replace
+
+    from adrs.jail import JailLimits
+
+    return replace(JailLimits(), cpu_s=CPU_SECONDS)
 
 
 @dataclass(frozen=True)

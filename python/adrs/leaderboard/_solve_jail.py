@@ -89,21 +89,19 @@ def stage(path: str, root: str | None, folder: str | None, program: str) -> str:
     if not root or not folder or not os.path.isdir(os.path.join(root, "problems", folder)):
         return path
     base = handler.PRIVATE_TMP or tempfile.mkdtemp(prefix="leaderboard-")
-    top = os.path.join(base, "leaderboard")
-    chain = [("", root), ("problems", os.path.join(root, "problems")),
-             (folder, os.path.join(root, "problems", folder)),
-             ("resources", os.path.join(root, "problems", folder, "resources"))]
-    here = top
-    for name, source in chain:
-        here = os.path.join(here, name) if name else here
+    # the folders down to the file are real (the file goes in the last); everything beside
+    # them links back to the checkout
+    chain = ["problems", folder, "resources", "execution_env"]
+    here, source = os.path.join(base, "leaderboard"), root
+    for step in chain:
         os.makedirs(here, exist_ok=True)
         if os.path.isdir(source):
-            nxt = chain[chain.index((name, source)) + 1][0] if (name, source) != chain[-1] \
-                else "execution_env"
             for entry in os.listdir(source):
                 link = os.path.join(here, entry)
-                if entry != nxt and not os.path.lexists(link):
+                if entry != step and not os.path.lexists(link):
                     os.symlink(os.path.join(source, entry), link)
+        here, source = os.path.join(here, step), os.path.join(source, step)
+    here = os.path.dirname(here)  # .../resources: execution_env is made below
     staged = os.path.join(here, "execution_env", "solution_env", "solution.py")
     os.makedirs(os.path.dirname(staged), exist_ok=True)
     with open(staged, "w") as handle:
