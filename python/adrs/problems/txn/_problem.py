@@ -322,12 +322,13 @@ class TransactionSchedulingProblem(Problem):
                    "candidate_seconds_max": max(row["seconds"] for row in rows),
                    "lower_bound_sum": float(sum(row["lower_bound"] for row in rows))}
         metrics.update({f"makespan[{row['workload']}]": float(row["makespan"]) for row in rows})
-        formula = (f"100 * ({leaderboard['sequential_makespan']:g} - {total}) / "
-                   f"({leaderboard['sequential_makespan']:g} - "
-                   f"{leaderboard['effective_optimal_makespan']:g}), clipped to 0..100"
-                   if leaderboard else f"1e6 / (1 + {total})")
-        lines = [(f"score {score:.4f} = {formula}; {total} is the sum of the makespans of "
-                  f"{len(rows)} workloads"),
+        head = (f"score {score:.4f} = 100 * ({leaderboard['sequential_makespan']:g} - {total}) "
+                f"/ ({leaderboard['sequential_makespan']:g} - "
+                f"{leaderboard['effective_optimal_makespan']:g}), clipped to 0..100; {total} "
+                f"is the sum of the makespans of {len(rows)} workloads" if leaderboard else
+                f"score {score:.4f} = 1e6 / (1 + {total}), the sum of the makespans of "
+                f"{len(rows)} workloads")
+        lines = [head,
                  f"{'workload':<14}{'txns':>8}{'makespan':>10}{'lower bound':>13}{'seconds':>9}"]
         lines += [f"{row['workload']:<14}{row['transactions']:>8}{row['makespan']:>10}"
                   f"{row['lower_bound']:>13}{row['seconds']:>9.3f}" for row in rows]
