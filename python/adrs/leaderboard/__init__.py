@@ -29,18 +29,20 @@ from adrs.problems import EvalResult, Problem, problem_names
 
 LEADERBOARD_ENV_VAR = "ADRS_LEADERBOARD_DIR"
 # The leaderboard lets one evaluation run for 600 s (txn's timeout); its submissions may
-# search that long, so their jails get that much CPU time (the default is 65 s).
+# search that long, so their jails get that much CPU time (the default is 65 s), and room
+# for what such a search memoises (txn's ShinkaEvolve caches every sequence it costs).
 CPU_SECONDS = 610.0
+MEMORY_MB = 12288
 
 
 def jail_limits() -> Any:
     """The jail limits for leaderboard submissions: the defaults with the leaderboard's
-    time budget."""
+    time budget and more memory."""
     from dataclasses import replace
 
     from adrs.jail import JailLimits
 
-    return replace(JailLimits(), cpu_s=CPU_SECONDS)
+    return replace(JailLimits(), cpu_s=CPU_SECONDS, memory_mb=MEMORY_MB)
 
 
 @dataclass(frozen=True)
