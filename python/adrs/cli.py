@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "baselines": ("adrs.commands.baselines", "score every baseline of a problem side by side"),
     "run": ("adrs.commands.run", "evolve programs for a problem or an OpenEvolve-style folder"),
     "data": ("adrs.commands.data", "download a public workload (adrs data fetch eplb)"),
+    "leaderboard": ("adrs.commands.leaderboard",
+                    "score every solution of an ADRS Leaderboard checkout on its 0-100 scale"),
     "doctor": ("adrs.commands.doctor", "list the sandbox layers this machine gives candidates"),
     "report": ("adrs.commands.report", "write a run folder (or several, compared) as one HTML page"),
     "serve": ("adrs.commands.serve", "serve a run folder's report live on 127.0.0.1"),

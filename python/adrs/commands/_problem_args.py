@@ -31,14 +31,15 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
                              "your own trusted code (debugging)")
 
 
-def build_runner(args: argparse.Namespace) -> Any:
-    """The runner ``adrs eval``/``baselines`` score with: the jail, unless --no-sandbox.
-    When the jail cannot isolate the candidate, it says so in one line on stderr."""
+def build_runner(args: argparse.Namespace, limits: Any = None) -> Any:
+    """The runner ``adrs eval``/``baselines`` score with: the jail (with ``limits``, a
+    :class:`~adrs.jail.JailLimits`, or the defaults), unless --no-sandbox. When the jail
+    cannot isolate the candidate, it says so in one line on stderr."""
     from adrs.jail import InProcessRunner, JailRunner
 
     if getattr(args, "no_sandbox", False):
         return InProcessRunner()
-    return _WarningRunner(JailRunner(), lambda line: print(line, file=sys.stderr))
+    return _WarningRunner(JailRunner(limits), lambda line: print(line, file=sys.stderr))
 
 
 class _WarningRunner:

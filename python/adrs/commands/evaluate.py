@@ -16,11 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the candidate program to score")
     parser.add_argument("--baseline", metavar="NAME",
                         help="score a built-in baseline instead of a file")
+    parser.add_argument("--format", choices=("program", "leaderboard"), default="program",
+                        help="program: an adrs candidate (default); leaderboard: an ADRS "
+                             "Leaderboard solution.py (its Solution.solve() gives the code), "
+                             "scored with the leaderboard suite")
 
 
 def run(args: argparse.Namespace) -> Output:
     if (args.program is None) == (args.baseline is None):
         raise ValueError("give a PROGRAM.py or --baseline NAME (one of the two)")
+    if args.format == "leaderboard":
+        return _run_leaderboard(args)
     problem = build_problem(args)
     source = None
     if args.program is not None:
@@ -43,6 +49,31 @@ def run(args: argparse.Namespace) -> Output:
         runner.close()
     data = {"problem": problem.name, "program": label, **result.to_json()}
     return Output(render(problem.name, label, result), data, 0 if result.ok else 1)
+
+
+def _run_leaderboard(args: argparse.Namespace) -> Output:
+    """``--format leaderboard``: a leaderboard solution file, on the problem's
+    leaderboard suite (``spot`` and ``spot@leaderboard`` alike)."""
+    from adrs import leaderboard
+
+    if args.program is None:
+        raise ValueError("--format leaderboard scores a solution.py, not a --baseline")
+    entry = leaderboard.lookup(args.problem.partition("@")[0])
+    reason = leaderboard.unavailable_reason(entry)
+    if reason is not None:
+        raise ValueError(reason)
+    path = Path(args.program)
+    if not path.is_file():
+        raise FileNotFoundError(f"solution not found: {path}")
+    args.problem = entry.problem
+    problem = build_problem(args)
+    runner = build_runner(args, leaderboard.jail_limits())
+    try:
+        result = leaderboard.evaluate_solution(problem, entry, path, args.split, runner)
+    finally:
+        runner.close()
+    data = {"problem": problem.name, "program": str(path), **result.to_json()}
+    return Output(render(problem.name, str(path), result), data, 0 if result.ok else 1)
 
 
 def render(problem: str, label: str, result: EvalResult) -> str:

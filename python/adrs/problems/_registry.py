@@ -7,6 +7,7 @@ optional dependencies are missing does not break the others.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -58,12 +59,21 @@ def problem_summaries() -> dict[str, str]:
     return {name: summary for name, (_, summary) in _PROBLEMS.items()}
 
 
+def split_variant(name: str) -> tuple[str, str | None]:
+    """``spot@leaderboard`` -> ``("spot", "leaderboard")``; ``spot`` -> ``("spot", None)``:
+    a problem name may name a suite (the problem's ``suite`` option) after an ``@``."""
+    base, sep, suite = name.partition("@")
+    return base, (suite if sep else None)
+
+
 def problem_factory(name: str) -> Callable[..., Problem]:
-    """The class (or function) that builds the problem called ``name``.
+    """The class (or function) that builds the problem called ``name`` (a suite after
+    ``@`` does not change it).
 
     Raises:
         ValueError: Unknown name.
     """
+    name = split_variant(name)[0]
     try:
         target, _ = _PROBLEMS[name]
     except KeyError:
@@ -82,6 +92,16 @@ def get_problem(name: str, **options: Any) -> Problem:
         **options: Problem-specific options (for spot: ``data``, ``fidelity``...).
 
     Raises:
-        ValueError: Unknown name, or an option the problem rejects.
+        ValueError: Unknown name, an option the problem rejects, or a suite given twice
+            (``spot@leaderboard`` with another ``suite``) or to a problem without suites.
     """
-    return problem_factory(name)(**options)
+    factory = problem_factory(name)
+    base, suite = split_variant(name)
+    if suite is not None:
+        if options.get("suite", suite) != suite:
+            raise ValueError(f"{name}: the name says suite {suite!r}, the options say "
+                             f"{options['suite']!r}")
+        options = {**options, "suite": suite}
+    if "suite" in options and "suite" not in inspect.signature(factory).parameters:
+        raise ValueError(f"problem {base!r} has no suites (no {options['suite']!r} variant)")
+    return factory(**options)

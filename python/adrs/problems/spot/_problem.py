@@ -31,6 +31,10 @@ from adrs.simulators.spot_layout import ON_DEMAND_PRICE, STATUS_NAMES, STATUS_OK
 _PROGRAMS = "adrs.problems.spot.programs"  # the bundled candidate programs
 
 FIDELITIES = ("reference", "corrected")
+SUITES = ("default", "leaderboard")
+# The leaderboard's anchors: a job's cost on demand throughout and on spot throughout.
+SPOT_PRICE = 0.9731  # $/h, the reference's spot price (COSTS[SPOT])
+COST_K = ON_DEMAND_PRICE / SPOT_PRICE
 PATHS = ("cpp", "numba", "interpreted")
 
 
@@ -76,9 +80,12 @@ class SpotProblem(Problem):
         scenarios: ``(duration, deadline, overhead)`` hours, or ``"D:T:O"`` strings, for
             ``traces``.
         path: Which simulator path scores: ``cpp`` (official), ``numba`` or ``interpreted``.
+        suite: ``default`` (the ADRS paper's evaluator) or ``leaderboard`` (the ADRS
+            Leaderboard's grid and 0-100 score, also named ``spot@leaderboard``).
 
     Raises:
-        ValueError: Unknown fidelity or path, scenarios without traces, or bad scenarios.
+        ValueError: Unknown fidelity, path or suite, scenarios without traces, bad
+            scenarios, or the leaderboard suite with rules or traces it does not use.
     """
 
     multi_region: bool = False
@@ -90,7 +97,20 @@ class SpotProblem(Problem):
     def __init__(self, data: str | os.PathLike[str] | None = None, fidelity: str = "reference",
                  traces: str | os.PathLike[str] | None = None,
                  scenarios: Sequence[tuple[float, float, float] | str] | None = None,
-                 path: str = "cpp") -> None:
+                 path: str = "cpp", suite: str = "default") -> None:
+        if suite not in SUITES:
+            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        if suite == "leaderboard" and (fidelity != "reference" or traces is not None):
+            raise ValueError("the leaderboard suite scores the leaderboard's own traces under "
+                             "the reference rules: it takes no fidelity or traces")
+        if suite == "leaderboard" and data is None and not os.environ.get(workloads.DATA_ENV_VAR):
+            raise ValueError("the leaderboard suite runs on the real traces: give --data "
+                             f"(e.g. ../shared/data) or set ${workloads.DATA_ENV_VAR}")
+        self.suite = suite
+        if suite == "leaderboard":
+            self.name = f"{type(self).name}@leaderboard"
+            self.failure_score = 0.0  # the leaderboard's score of a failed candidate
+            self.summary_metrics = ("score_exact", "avg_cost", "deadline_missed")
         if fidelity not in FIDELITIES:
             raise ValueError(f"unknown fidelity {fidelity!r}; expected one of "
                              f"{', '.join(FIDELITIES)}")
@@ -159,12 +179,47 @@ class SpotProblem(Problem):
             check_policy_program(program, filename)
         except ValueError as exc:  # refused before anything of it runs
             return self._failed(str(exc), workload, started)
+        return self._evaluate_in_jail(self.jail_task(split), program, split, runner,
+                                      filename, started)
+
+    def evaluate_strategy(self, program: str, split: str = "train",
+                          runner: Runner | None = None,
+                          filename: str = "strategy.py") -> EvalResult:
+        """Score a ``sky_spot`` ``Strategy`` subclass (the ADRS Leaderboard's candidate
+        API), run interpreted in the jail on this problem's runs; the judge replays its
+        actions as for any candidate.
+
+        Args:
+            program: Source text defining the strategy class.
+            split: As for :meth:`evaluate`.
+            runner: As for :meth:`evaluate`.
+            filename: The program's file name, as its errors name it.
+
+        Returns:
+            The result; a strategy that fails to load or raises is a failed result.
+        """
+        started = time.perf_counter()
+        base = self.jail_task(split)
+        task = JailTask("adrs.problems.spot._strategy_jail:StrategyHandler",
+                        base.key + "/strategy", {**base.shared, "warm_programs": []},
+                        base.arrays)
+        saved, self.path = self.path, "cpp"  # a strategy's actions are always replayed
+        try:
+            return self._evaluate_in_jail(task, program, split, runner, filename, started)
+        finally:
+            self.path = saved
+
+    evaluate_leaderboard = evaluate_strategy  # the leaderboard's candidate API, by its name
+
+    def _evaluate_in_jail(self, task: JailTask, program: str, split: str,
+                          runner: Runner | None, filename: str, started: float) -> EvalResult:
+        workload = self.workload(split)
         runner = self.local_runner(runner)
         if self.path != "cpp" and not runner.trusted:
             raise ValueError(f"path {self.path!r} cross-checks the simulators on your own "
                              "trusted programs: use it with --no-sandbox")
         try:
-            with runner.session(self.jail_task(split), program, filename) as session:
+            with runner.session(task, program, filename) as session:
                 reply = session.call("simulate", {"split": split}, timeout=3600.0,
                                      doing="simulating")
                 load = session.load_reply
@@ -412,10 +467,20 @@ class SingleRegionSpotProblem(SpotProblem):
         return self._with_rules(package_text("adrs.problems.spot", "description.md"))
 
     def _split_workload(self, split: str) -> workloads.Workload:
+        if self.suite == "leaderboard":
+            return workloads.leaderboard_single_workload(self.traces, split)
         return workloads.single_region_workload(self.traces, split)
 
     def _aggregate(self, workload: workloads.Workload, cost: np.ndarray) -> tuple[float, dict]:
         mean, std = float(np.mean(cost)), float(np.std(cost))
+        if self.suite == "leaderboard":
+            # the leaderboard's anchors weight each scenario by its run count: the mean
+            # over runs of the job's cost on demand (3.06 $/h) and on spot (3.06/COST_K)
+            durations = workload.scenarios_hours[:, 0]
+            od_anchor = float(np.sum(ON_DEMAND_PRICE * durations) / len(durations))
+            spot_anchor = float(np.sum(ON_DEMAND_PRICE / COST_K * durations) / len(durations))
+            return _leaderboard_score(mean, od_anchor, spot_anchor, digits=0,
+                                      extra={"std_cost": std})
         combined = -mean - 0.25 * std
         return combined, {"combined_score": combined, "avg_cost": mean, "std_cost": std,
                           "minus_avg_cost": -mean}  # the reference evaluator's "score"
@@ -427,10 +492,12 @@ class SingleRegionSpotProblem(SpotProblem):
             cells[(workload.scenario_label(i), workload.groups[i])].append(float(cost[i]))
         scenarios = list(dict.fromkeys(s for s, _ in cells))
         zones = list(dict.fromkeys(z for _, z in cells))
+        head = (_leaderboard_words(metrics, len(workload)) if self.suite == "leaderboard" else
+                f"combined score {metrics['combined_score']:.4f} = -mean "
+                f"{metrics['avg_cost']:.4f} - 0.25 * std {metrics['std_cost']:.4f} over "
+                f"{len(workload)} runs")
         lines = [
-            (f"combined score {metrics['combined_score']:.4f} = -mean {metrics['avg_cost']:.4f}"
-            f" - 0.25 * std {metrics['std_cost']:.4f} over {len(workload)} runs; "
-            f"{_late_words(metrics)}."),
+            f"{head}; {_late_words(metrics)}.",
             "Mean cost ($) per scenario (duration:deadline:overhead hours) and zone:",
             "scenario        " + " ".join(f"{z:>18}" for z in zones),
         ]
@@ -469,19 +536,46 @@ class MultiRegionSpotProblem(SpotProblem):
         # Python sum/len in run order, as the reference evaluator averages.
         means = {name: sum(c) / len(c) for name, c in by_scenario.items()}
         final = sum(means.values()) / len(means)
+        per_scenario = {f"avg_cost[{name}]": m for name, m in means.items()}
+        if self.suite == "leaderboard":
+            duration = float(workload.scenarios_hours[0, 0])
+            return _leaderboard_score(final, ON_DEMAND_PRICE * duration, SPOT_PRICE * duration,
+                                      digits=2, extra=per_scenario)
         metrics = {"combined_score": -final, "avg_cost": final}
-        metrics.update({f"avg_cost[{name}]": m for name, m in means.items()})
+        metrics.update(per_scenario)
         return -final, metrics
 
     def _feedback(self, workload: workloads.Workload, cost: np.ndarray, late: np.ndarray,
                   metrics: dict[str, float]) -> str:
-        lines = [(f"score {metrics['combined_score']:.4f} = -mean of the per-scenario mean costs "
-                 f"over {len(workload)} runs; {_late_words(metrics)}."),
+        head = (_leaderboard_words(metrics, len(workload)) if self.suite == "leaderboard" else
+                f"score {metrics['combined_score']:.4f} = -mean of the per-scenario mean "
+                f"costs over {len(workload)} runs")
+        lines = [f"{head}; {_late_words(metrics)}.",
                  "Mean cost ($) per scenario:"]
         for key, value in metrics.items():
             if key.startswith("avg_cost["):
                 lines.append(f"  {key[9:-1]:<26} {value:10.3f}")
         return "\n".join(lines)
+
+
+def _leaderboard_score(avg_cost: float, od_anchor: float, spot_anchor: float, digits: int,
+                       extra: dict[str, float]) -> tuple[float, dict]:
+    """The leaderboard's 0-100 score: where the average cost lies between the on-demand
+    anchor (0) and the spot anchor (100), clipped, rounded as the leaderboard rounds it
+    (to an integer for one region, to 2 decimals for many; Python's ``round``)."""
+    normalized = min(1.0, max(0.0, (od_anchor - avg_cost) / (od_anchor - spot_anchor)))
+    exact = normalized * 100
+    score = float(round(exact)) if digits == 0 else round(exact, digits)
+    metrics = {"score_exact": exact, "avg_cost": avg_cost, "od_anchor": od_anchor,
+               "spot_anchor": spot_anchor}
+    metrics.update(extra)
+    return score, metrics
+
+
+def _leaderboard_words(metrics: dict[str, float], n_runs: int) -> str:
+    return (f"leaderboard score {metrics['score_exact']:.4f} = 100 * (on-demand anchor "
+            f"{metrics['od_anchor']:.4f} - average cost {metrics['avg_cost']:.4f}) / "
+            f"(on-demand anchor - spot anchor {metrics['spot_anchor']:.4f}) over {n_runs} runs")
 
 
 def _late_words(metrics: dict[str, float]) -> str:

@@ -39,6 +39,21 @@ SINGLE_TEST_ENVS = SINGLE_TRAIN_ENVS + (
 TRACES_PER_ENV = 30
 LONGEST_DEADLINE = 92.0
 
+# The ADRS Leaderboard's single-region grid (its cant_be_late evaluator, evaluator_real30):
+# 6 environments x 30 traces x deadlines 52/70 h x restart overheads 0.02/0.05/0.1 h. Its
+# trace archives hold, per overhead, byte-identical copies of our single-region traces.
+LEADERBOARD_JOBS = ((48.0, 52.0), (48.0, 70.0))
+LEADERBOARD_OVERHEADS = (0.02, 0.05, 0.1)
+LEADERBOARD_ENVS = (
+    "us-west-2a_k80_8",
+    "us-west-2b_k80_1",
+    "us-west-2b_k80_8",
+    "us-west-2a_v100_1",
+    "us-west-2a_v100_8",
+    "us-west-2b_v100_1",
+)
+LEADERBOARD_LONGEST_DEADLINE = 70.0
+
 # The reference multi-region evaluator's scenarios (spec 2.3): name, regions, traces 0..n-1.
 MULTI_JOB = (48.0, 52.0, 0.2)
 MULTI_SCENARIOS = (
@@ -174,7 +189,8 @@ def resolve_traces(data: str | os.PathLike[str] | None) -> tuple[TraceSet, str]:
 
 
 def _reference_selection(
-    traces: TraceSet, group: str, count: int, exclude: frozenset[str] = frozenset()
+    traces: TraceSet, group: str, count: int, exclude: frozenset[str] = frozenset(),
+    longest_deadline: float = LONGEST_DEADLINE,
 ) -> list[int]:
     """The reference's trace pick: ``count`` evenly spaced files in lexicographic order.
 
@@ -188,7 +204,7 @@ def _reference_selection(
         if traces.collections[i] == "single"
         and traces.groups[i] == group
         and traces.ids[i] not in exclude
-        and traces.n_ticks(i) * traces.gap_seconds[i] / 3600.0 + 1e-9 >= LONGEST_DEADLINE
+        and traces.n_ticks(i) * traces.gap_seconds[i] / 3600.0 + 1e-9 >= longest_deadline
     ]
     if len(candidates) < count:
         raise ValueError(
@@ -234,6 +250,35 @@ def single_region_workload(traces: TraceSet, split: str) -> Workload:
     for duration, deadline in jobs:
         for overhead in overheads:
             for env in envs:
+                for i in picks[env]:
+                    builder.add([i], (duration, deadline, overhead), env, traces.ids[i])
+    return builder.build()
+
+
+def leaderboard_single_workload(traces: TraceSet, split: str) -> Workload:
+    """The runs of one split of ``spot@leaderboard``: ``train`` is the leaderboard's own
+    1,080 runs (same trace pick rule as the reference, over traces covering 70 h);
+    ``test`` holds out 30 other traces per environment; ``quick`` is 3 traces per
+    environment at overhead 0.05 h.
+
+    Raises:
+        ValueError: The traces lack a zone or trace the split needs.
+    """
+    builder = _Builder(split, traces)
+    longest = LEADERBOARD_LONGEST_DEADLINE
+    picks = {env: _reference_selection(traces, env, TRACES_PER_ENV, longest_deadline=longest)
+             for env in LEADERBOARD_ENVS}
+    overheads = LEADERBOARD_OVERHEADS
+    if split == "test":
+        picks = {env: _reference_selection(traces, env, TRACES_PER_ENV,
+                                           frozenset(traces.ids[i] for i in chosen), longest)
+                 for env, chosen in picks.items()}
+    elif split == "quick":
+        picks = {env: chosen[:3] for env, chosen in picks.items()}
+        overheads = (0.05,)
+    for duration, deadline in LEADERBOARD_JOBS:
+        for overhead in overheads:
+            for env in LEADERBOARD_ENVS:
                 for i in picks[env]:
                     builder.add([i], (duration, deadline, overhead), env, traces.ids[i])
     return builder.build()

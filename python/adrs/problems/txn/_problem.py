@@ -32,6 +32,11 @@ _PROGRAMS = "adrs.problems.txn.programs"  # the bundled candidate programs
 _TRANSFER_GRACE_S = 1.0
 
 FAILURE_SCORE = 0.0
+SUITES = ("default", "leaderboard")
+# The leaderboard moves its 100-point anchor a tenth of the way from the sum of the longest
+# transactions (an unreachable bound) towards the sequential order's makespan (0 points).
+LEADERBOARD_OPTIMAL_SHIFT = 0.10
+LEADERBOARD_TIMEOUT_S = 600.0  # the leaderboard's limit on one get_random_costs() run
 DEFAULT_TIME_LIMIT_S = 10.0
 # Seeds of the generated workloads: test is held out; train stands in for the published
 # workloads when no data is given.
@@ -90,9 +95,13 @@ class TransactionSchedulingProblem(Problem):
             whole ``train`` evaluation inside the evolver's default 60 s sandbox.
         test_transactions: Transactions per generated ``test`` workload (100 as the
             published ones; up to 100,000 to test how a candidate scales).
+        suite: ``default`` (the ADRS paper's ``1e6 / (1 + makespan)``) or ``leaderboard``
+            (the ADRS Leaderboard's 0-100 score, also named ``txn@leaderboard``; needs the
+            published workloads).
 
     Raises:
-        ValueError: A non-positive time limit or transaction count.
+        ValueError: A non-positive time limit or transaction count, an unknown suite, or
+            the leaderboard suite without the published workloads.
         FileNotFoundError: ``data`` does not hold the workload file.
     """
 
@@ -103,7 +112,13 @@ class TransactionSchedulingProblem(Problem):
 
     def __init__(self, data: str | os.PathLike[str] | None = None,
                  time_limit_s: float | None = DEFAULT_TIME_LIMIT_S,
-                 test_transactions: int = 100) -> None:
+                 test_transactions: int = 100, suite: str = "default") -> None:
+        if suite not in SUITES:
+            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        self.suite = suite
+        if suite == "leaderboard":
+            self.name = "txn@leaderboard"
+            self.summary_metrics = ("makespan_sum", "candidate_seconds")
         if time_limit_s is not None and (isinstance(time_limit_s, bool)
                                          or not isinstance(time_limit_s, (int, float))
                                          or not 0 < time_limit_s < math.inf):
@@ -116,6 +131,9 @@ class TransactionSchedulingProblem(Problem):
         self.time_limit_s = None if time_limit_s is None else float(time_limit_s)
         self.test_transactions = test_transactions
         path = txn_workloads.resolve_data(data)
+        if path is None and suite == "leaderboard":
+            raise ValueError("the leaderboard suite runs on the published workloads: give "
+                             "--data (e.g. ../shared/data) or set $ADRS_DATA_DIR")
         if path is None:
             self.data_source = "generated stand-ins (no data)"
             self._train = tuple(
@@ -202,6 +220,57 @@ class TransactionSchedulingProblem(Problem):
             return self._failed(message, split, started)
         return self._result(rows, split, started, scoring_seconds)
 
+    def evaluate_leaderboard(self, program: str, split: str = "train",
+                             runner: Runner | None = None,
+                             filename: str = "program.py") -> EvalResult:
+        """Score a leaderboard program (``get_random_costs()`` over ``txn_simulator`` and
+        ``workloads``, the ADRS Leaderboard's candidate API) on ``split``'s workloads.
+        The makespans it reports are ignored: each schedule is checked and recomputed.
+
+        Returns:
+            The result; a program that fails is a failed result, never an exception.
+        """
+        started = time.perf_counter()
+        prepared = self.workloads(split)
+        base = self.jail_task(split)
+        shared = {**base.shared, "workloads": [
+            {"name": item.workload.name, "transactions": list(item.workload.transactions)}
+            for item in prepared]}
+        task = JailTask("adrs.problems.txn._leaderboard_jail:LeaderboardTxnHandler",
+                        f"txn-leaderboard/{split}", shared)
+        try:
+            with self.local_runner(runner).session(task, program, filename,
+                                                   load_timeout=LEADERBOARD_TIMEOUT_S) as session:
+                reply = session.call("costs", {}, timeout=LEADERBOARD_TIMEOUT_S,
+                                     doing="get_random_costs()")
+        except CandidateFailure as exc:
+            return self._failed(str(exc), split, started)
+        rows = []
+        scoring_seconds = 0.0
+        for index, item in enumerate(prepared):
+            name = item.workload.name
+            try:
+                order = check_schedule(reply.arrays.get(f"order{index}"), len(item.workload))
+            except InvalidSchedule as exc:
+                return self._failed(f"{name}: {exc}", split, started)
+            scored = time.perf_counter()
+            makespan = int(item.scoring_model.makespan(order))
+            scoring_seconds += time.perf_counter() - scored
+            rows.append({"workload": name, "transactions": len(item.workload),
+                         "makespan": makespan, "lower_bound": item.lower_bound,
+                         "seconds": reply.wall_s / len(prepared)})
+        return self._result(rows, split, started, scoring_seconds)
+
+    def leaderboard_anchors(self, split: str) -> tuple[float, float]:
+        """The leaderboard's 0-point and 100-point makespan sums on ``split``: the
+        sequential order's makespans, and the longest transactions shifted a tenth of the
+        way towards them."""
+        prepared = self.workloads(split)
+        sequential = sum(int(item.scoring_model.makespan(np.arange(len(item.workload))))
+                         for item in prepared)
+        longest = sum(int(item.scoring_model.lengths.max()) for item in prepared)
+        return float(sequential), longest + LEADERBOARD_OPTIMAL_SHIFT * (sequential - longest)
+
     # -- workloads ------------------------------------------------------------------------
 
     def workloads(self, split: str) -> tuple[_Prepared, ...]:
@@ -240,13 +309,26 @@ class TransactionSchedulingProblem(Problem):
                 scoring_seconds: float) -> EvalResult:
         total = sum(row["makespan"] for row in rows)
         score = 1e6 / (1 + total)
+        leaderboard: dict[str, float] = {}
+        if self.suite == "leaderboard":
+            sequential, effective_optimal = self.leaderboard_anchors(split)
+            score = min(100.0, max(0.0, (sequential - total) / (sequential - effective_optimal)
+                                   * 100))
+            leaderboard = {"sequential_makespan": sequential,
+                           "effective_optimal_makespan": effective_optimal}
         candidate_seconds = sum(row["seconds"] for row in rows)
-        metrics = {"makespan_sum": float(total), "candidate_seconds": candidate_seconds,
+        metrics = {**leaderboard, "makespan_sum": float(total),
+                   "candidate_seconds": candidate_seconds,
                    "candidate_seconds_max": max(row["seconds"] for row in rows),
                    "lower_bound_sum": float(sum(row["lower_bound"] for row in rows))}
         metrics.update({f"makespan[{row['workload']}]": float(row["makespan"]) for row in rows})
-        lines = [(f"score {score:.4f} = 1e6 / (1 + {total}), the sum of the makespans of "
-                  f"{len(rows)} workloads"),
+        head = (f"score {score:.4f} = 100 * ({leaderboard['sequential_makespan']:g} - {total}) "
+                f"/ ({leaderboard['sequential_makespan']:g} - "
+                f"{leaderboard['effective_optimal_makespan']:g}), clipped to 0..100; {total} "
+                f"is the sum of the makespans of {len(rows)} workloads" if leaderboard else
+                f"score {score:.4f} = 1e6 / (1 + {total}), the sum of the makespans of "
+                f"{len(rows)} workloads")
+        lines = [head,
                  f"{'workload':<14}{'txns':>8}{'makespan':>10}{'lower bound':>13}{'seconds':>9}"]
         lines += [f"{row['workload']:<14}{row['transactions']:>8}{row['makespan']:>10}"
                   f"{row['lower_bound']:>13}{row['seconds']:>9.3f}" for row in rows]

@@ -1,0 +1,1 @@
+"""Strategy base classes (``strategy.Strategy``, ``multi_strategy.MultiRegionStrategy``)."""
