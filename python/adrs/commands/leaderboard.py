@@ -18,7 +18,9 @@ from adrs.commands._problem_args import build_runner
 
 # the raw figures worth a column, whichever problem reports them
 _RAW_METRICS = ("avg_cost", "score_exact", "deadline_missed", "makespan_sum", "makespan",
-                "hit_rate", "balancedness", "runtime", "transfer_time", "cost")
+                "hit_rate", "balancedness", "runtime", "transfer_time", "cost",
+                "total_cost", "total_transfer_time",  # cloudcast
+                "avg_kvpr", "success_rate")  # prism
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
