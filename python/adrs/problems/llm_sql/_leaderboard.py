@@ -21,8 +21,8 @@ does when all five are present.
 
 The judge reads the tables itself (pandas, as the evaluator does), computes every cell's
 text by the rule above, checks the rows the candidate returns are a rearrangement of the
-table's (each output row holds exactly one input row's cells, a merge group's cells
-either apart or concatenated as the merge does), and computes the hit rate with our own
+table's (each output row holds exactly one input row's cells, in any columns, a merge
+group's cells either apart or concatenated in any order), and computes the hit rate with our own
 native model (``adrs.simulators.llm_sql``).
 """
 
@@ -32,7 +32,6 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import product
 from pathlib import Path
 from typing import Any
 
@@ -155,26 +154,53 @@ def load_table(name: str, path: Path) -> LeaderboardTable:
                             hits / total if total else 0.0)
 
 
-def _row_keys(row: Sequence[str], merge_index: Sequence[Sequence[int]]) -> set[tuple[str, ...]]:
-    """The cell multisets (sorted, empty texts left out: they add no characters) a
-    rearrangement of ``row`` may hold: each merge group apart or concatenated."""
-    keys = set()
-    for choice in product((False, True), repeat=len(merge_index)):
-        cells = list(row)
-        joined = []
-        drop: set[int] = set()
-        for merge, group in zip(choice, merge_index):
-            if merge:
-                joined.append("".join(row[i] for i in group))
-                drop.update(group)
-        kept = [cell for i, cell in enumerate(cells) if i not in drop] + joined
-        keys.add(tuple(sorted(cell for cell in kept if cell)))
-    return keys
+def _fits(cells: Sequence[str], row: Sequence[str],
+          merge_index: Sequence[Sequence[int]]) -> bool:
+    """Whether output ``cells`` hold exactly input ``row``'s cells: each cell outside the
+    merge groups as it is, each group's cells apart or concatenated in any order (GGR
+    solvers merge ``beer/name`` before ``beer/beerId``). Empty texts are left out: they add
+    no characters."""
+    grouped = {i for group in merge_index for i in group}
+    left = Counter(cell for cell in cells if cell)
+    for i, cell in enumerate(row):
+        if i not in grouped and cell:
+            if left[cell] == 0:
+                return False
+            left[cell] -= 1
+    remaining = list(left.elements())
+    pool = [[row[i] for i in group if row[i]] for group in merge_index]
+    return _cover(remaining, pool)
+
+
+def _cover(cells: list[str], pool: list[list[str]]) -> bool:
+    """Whether ``cells`` split into the pool's groups' texts, every text used once, each
+    cell the concatenation of some texts of one group."""
+    if not cells:
+        return not any(pool)
+    cell, rest = cells[0], cells[1:]
+    for g, texts in enumerate(pool):
+        for used, remainder in _spell(cell, texts):
+            if used and _cover(rest, [*pool[:g], remainder, *pool[g + 1:]]):
+                return True
+    return False
+
+
+def _spell(cell: str, texts: list[str]):
+    """Ways to write ``cell`` as a concatenation of distinct ``texts``: yields (how many
+    used, the texts left)."""
+    if not cell:
+        yield 0, texts
+        return
+    for k, text in enumerate(texts):
+        if text and cell.startswith(text) and text not in texts[:k]:
+            for used, left in _spell(cell[len(text):], texts[:k] + texts[k + 1:]):
+                yield used + 1, left
 
 
 def check_rows(table: LeaderboardTable, output: Sequence[Sequence[str]]) -> None:
     """Check ``output`` is a rearrangement of the table: as many rows, each holding one
-    input row's cells (merge groups apart or concatenated), every input row used once.
+    input row's cells (in any columns; merge groups apart or concatenated), every input
+    row used once.
 
     Raises:
         ValueError: It is not; the message names the first row that does not fit.
@@ -182,25 +208,20 @@ def check_rows(table: LeaderboardTable, output: Sequence[Sequence[str]]) -> None
     if len(output) != len(table.rows):
         raise ValueError(f"{table.name}: solve() returned {len(output):,} rows, the table "
                          f"has {len(table.rows):,}")
-    available: Counter[tuple[str, ...]] = Counter()
-    owners: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    # rows are first matched on their characters, then checked cell by cell
+    owners: dict[str, list[int]] = defaultdict(list)
     for index, row in enumerate(table.rows):
-        for key in _row_keys(row, table.merge_index):
-            owners[key].append(index)
+        owners["".join(sorted("".join(row)))].append(index)
     used = np.zeros(len(table.rows), dtype=bool)
-    cursor: Counter[tuple[str, ...]] = available
-    for number, row in enumerate(output):
-        key = tuple(sorted(cell for cell in row if cell))
-        candidates = owners.get(key, [])
-        start = cursor[key]
-        while start < len(candidates) and used[candidates[start]]:
-            start += 1
-        if start == len(candidates):
-            shown = "".join(row)[:120]
+    for number, cells in enumerate(output):
+        candidates = owners.get("".join(sorted("".join(cells))), [])
+        match = next((i for i in candidates if not used[i]
+                      and _fits(cells, table.rows[i], table.merge_index)), None)
+        if match is None:
+            shown = "".join(cells)[:120]
             raise ValueError(f"{table.name}: row {number} of solve()'s result is no "
                              f"rearrangement of a row of the table left over: {shown!r}")
-        used[candidates[start]] = True
-        cursor[key] = start + 1
+        used[match] = True
 
 
 def score(hit_rates: Sequence[float], runtimes: Sequence[float],
