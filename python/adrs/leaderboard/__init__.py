@@ -79,7 +79,8 @@ PROBLEMS: dict[str, LeaderboardProblem] = {entry.folder: entry for entry in (
     LeaderboardProblem("txn_scheduling", "txn@leaderboard", "adapter"),
     LeaderboardProblem("llm_sql", "llm-sql@leaderboard", "solution"),
     LeaderboardProblem("eplb", "eplb@leaderboard", "function",
-                       "its score includes the algorithm's wall time (not deterministic)"),
+                       "its evaluator reads the recorded expert-load.json, a HuggingFace "
+                       "download absent here; its score also adds the algorithm's wall time"),
 )}
 
 
