@@ -18,7 +18,8 @@ from adrs.commands._problem_args import build_runner
 
 # the raw figures worth a column, whichever problem reports them
 _RAW_METRICS = ("avg_cost", "score_exact", "deadline_missed", "makespan_sum", "makespan",
-                "hit_rate", "balancedness", "runtime", "transfer_time", "cost")
+                "hit_rate", "balancedness", "runtime", "transfer_time", "cost",
+                "avg_hit_rate", "normalized_hit_score", "avg_runtime")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
