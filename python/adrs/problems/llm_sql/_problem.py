@@ -298,7 +298,7 @@ class LlmSqlProblem(Problem):
         to run and machine to machine, the hit rates do not.
 
         Raises:
-            ValueError: Not the leaderboard suite.
+            ValueError: Not the leaderboard suite, or not a text file.
             FileNotFoundError: No such file.
         """
         from pathlib import Path
@@ -312,6 +312,10 @@ class LlmSqlProblem(Problem):
         file = Path(path).resolve()
         if not file.is_file():
             raise FileNotFoundError(f"solution not found: {file}")
+        try:
+            source = file.read_text()
+        except UnicodeDecodeError:
+            raise ValueError(f"{file} is not a text file") from None
         tables = self.leaderboard_tables()
         root = checkout_of(file)
         task = JailTask("adrs.problems.llm_sql._leaderboard_jail:LeaderboardSolutionHandler",
@@ -327,7 +331,7 @@ class LlmSqlProblem(Problem):
         simulate_seconds = 0.0
         for table in tables:
             try:
-                with runner.session(task, file.read_text(), file.name) as session:
+                with runner.session(task, source, file.name) as session:
                     begun = time.perf_counter()
                     session.call("solve", {"table": table.name}, timeout=REORDER_TIMEOUT_S,
                                  doing=f"solve() on {table.name}")
