@@ -14,7 +14,11 @@ The reference run stays outside the project: copy ``problems/<name>`` of the sna
 ``DIR/problems/<name>``, unpack its ``real_traces.tar.gz`` under
 ``resources/cant-be-late-simulator/data`` (the multi-region archive) or
 ``resources/cant-be-late-simulator`` (the single-region one), and give a Python with
-numpy, pandas, configargparse, pyyaml, filelock, tqdm and wandb.
+numpy, pandas, configargparse, pyyaml, filelock, tqdm and wandb. For llm_sql, put
+``beer.csv`` (= ``../shared/data/llm_sql_beer.csv``) in ``resources/datasets``, delete its
+cached ``resources/baseline_result.json``, and make its evaluator pair the merge specs
+with the tables by name (it pairs them by position, which gives beer movies' merges when
+beer is alone); its score's 5% runtime part is wall time, never the same twice.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = (("cant_be_late", "gepa"), ("cant_be_late", "baseline"), ("cant_be_late_multi", "gepa"),
-         ("txn_scheduling", "human_SOTA"))
+         ("txn_scheduling", "human_SOTA"), ("llm_sql", "LEVI"))
 
 
 def ours(board: Path, data: Path, folder: str, name: str) -> tuple[float, float]:
@@ -63,12 +67,17 @@ def reference(ref: Path, python: str, board: Path, folder: str,
         return None
     staged = folder_dir / "resources" / "execution_env" / "solution_env" / "solution.py"
     staged.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(board / "solutions" / folder / name / "resources" / "solution.py", staged)
+    resources = board / "solutions" / folder / name / "resources"
+    # llm_sql's solve.sh stages every .py of the submission (its solver.py, utils.py)
+    for source in (resources.glob("*.py") if folder == "llm_sql"
+                   else [resources / "solution.py"]):
+        shutil.copyfile(source, staged.parent / source.name)
     simulator = folder_dir / "resources" / "cant-be-late-simulator"
     env = {**os.environ, "WANDB_MODE": "disabled", "EVALUATOR_MAX_WORKERS": "2",
            "CBL_LOG_LEVEL": "WARNING", "PYTHONPATH": str(simulator)}
     started = time.perf_counter()
-    done = subprocess.run([python, "evaluator.py", "--solution", str(staged)],
+    out = ["--out", str(folder_dir / "results.json")] if folder == "llm_sql" else []
+    done = subprocess.run([python, "evaluator.py", "--solution", str(staged), *out],
                           cwd=folder_dir, capture_output=True, text=True, env=env, check=False)
     seconds = time.perf_counter() - started
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -20,7 +20,8 @@ from adrs.commands._problem_args import build_runner
 _RAW_METRICS = ("avg_cost", "score_exact", "deadline_missed", "makespan_sum", "makespan",
                 "hit_rate", "balancedness", "runtime", "transfer_time", "cost",
                 "total_cost", "total_transfer_time",  # cloudcast
-                "avg_kvpr", "success_rate")  # prism
+                "avg_kvpr", "success_rate",  # prism
+                "avg_hit_rate", "normalized_hit_score", "avg_runtime")  # llm-sql
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

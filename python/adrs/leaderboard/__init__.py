@@ -7,8 +7,9 @@ that code is written against the leaderboard's API for the problem. :data:`PROBL
 says, per leaderboard problem folder, which adrs problem scores it and how its code is
 handed over: ``adapter`` (the problem's ``evaluate_leaderboard`` runs code written against
 the leaderboard's API: a ``sky_spot`` ``Strategy`` subclass for spot, ``get_random_costs()``
-for txn) or ``function`` (the problem's own candidate API is already the leaderboard's
-function signature, evaluated as is).
+for txn) ``function`` (the problem's own candidate API is already the leaderboard's
+function signature, evaluated as is) or ``solution`` (``solve()`` is the algorithm
+itself, run on the problem's tables by ``evaluate_solution_file``: llm_sql).
 Adding a problem is one entry.
 
 Loading the file and calling ``solve()`` is the submission's code: it runs in a jail
@@ -52,7 +53,7 @@ class LeaderboardProblem:
     Attributes:
         folder: The leaderboard's problem folder name (``cant_be_late``...).
         problem: The adrs problem that scores it, with its suite (``spot@leaderboard``).
-        api: ``adapter`` or ``function`` (see the module docstring).
+        api: ``adapter``, ``function`` or ``solution`` (see the module docstring).
         note: Why it is not scored, when it is not (None: it is).
     """
 
@@ -76,10 +77,10 @@ PROBLEMS: dict[str, LeaderboardProblem] = {entry.folder: entry for entry in (
     LeaderboardProblem("cloudcast", "cloudcast@leaderboard", "function"),
     LeaderboardProblem("prism", "prism@leaderboard", "function"),
     LeaderboardProblem("txn_scheduling", "txn@leaderboard", "adapter"),
-    LeaderboardProblem("llm_sql", "llm-sql@leaderboard", "function",
-                       "needs the leaderboard's five tables (only beer.csv is public here)"),
+    LeaderboardProblem("llm_sql", "llm-sql@leaderboard", "solution"),
     LeaderboardProblem("eplb", "eplb@leaderboard", "function",
-                       "its score includes the algorithm's wall time (not deterministic)"),
+                       "its evaluator reads the recorded expert-load.json, a HuggingFace "
+                       "download absent here; its score also adds the algorithm's wall time"),
 )}
 
 
@@ -183,6 +184,8 @@ def evaluate_solution(problem: Problem, entry: LeaderboardProblem,
     """
     started = time.perf_counter()
     runner = problem.local_runner(runner)
+    if entry.api == "solution":  # the submission's solve() is the algorithm itself
+        return problem.evaluate_solution_file(path, split, runner, entry.folder)
     name = Path(path).name
     try:
         code = load_solution(path, runner, entry.folder)

@@ -22,18 +22,21 @@ import numpy as np
 
 from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
+from adrs.problems.llm_sql import _leaderboard as leaderboard
 from adrs.problems.llm_sql import _workloads as workloads
 from adrs.simulators.llm_sql import PackedTable, check_rearrangement, prefix_hits, read_csv
 
 _PROGRAMS = "adrs.problems.llm_sql.programs"  # the bundled candidate programs
 
 SCORERS = ("paper", "reference")
+SUITES = ("default", "leaderboard")
 CACHE_MODELS = ("unbounded", "lru")
 FAILURE_SCORE = 0.0
 DEFAULT_CACHE_CAPACITY = 100_000  # characters of the bounded cache (~25k tokens)
 REFERENCE_TABLE_SLOTS = 5  # the reference evaluator averages over its five tables
 REFERENCE_RUNTIME_CAP_S = 12.0
 REORDER_TIMEOUT_S = 600.0
+MAX_MESSAGE_CHARS = 400  # a failed leaderboard submission's one line
 HIT_RATE_TOLERANCE = 1e-9  # hit rates this close are the same (they are exact ratios)
 
 
@@ -88,10 +91,15 @@ class LlmSqlProblem(Problem):
         col_merge: Merge groups for ``table``: ``"a+b;c+d"`` or a list of lists.
         timing_repeats: Fresh jailed runs per table; the runtime is the median of their
             CPU seconds (import included), measured from outside the jail.
+        suite: ``default``, or ``leaderboard``: the ADRS Leaderboard's llm_sql, which
+            scores leaderboard submissions (``Solution.solve(df)``) with its rules and
+            0-100 formula on the tables of ``data`` (a folder holding any of its five
+            CSVs; see :mod:`adrs.problems.llm_sql._leaderboard`).
 
     Raises:
-        ValueError: Unknown scorer or cache model, a negative capacity, ``col_merge``
-            without ``table``, or a merge the table refuses.
+        ValueError: Unknown scorer, cache model or suite, a negative capacity,
+            ``col_merge`` without ``table``, a merge the table refuses, or the leaderboard
+            suite without any of its tables.
         FileNotFoundError: ``table`` does not exist.
     """
 
@@ -107,7 +115,13 @@ class LlmSqlProblem(Problem):
                  cache: str = "unbounded", cache_capacity: int = DEFAULT_CACHE_CAPACITY,
                  table: str | os.PathLike[str] | None = None,
                  col_merge: str | Sequence[Sequence[str]] | None = None,
-                 timing_repeats: int = 3) -> None:
+                 timing_repeats: int = 3, suite: str = "default") -> None:
+        if suite not in SUITES:
+            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        self.suite = suite
+        self._leaderboard_paths = (leaderboard.find_tables(data)
+                                   if suite == "leaderboard" else {})
+        self._leaderboard_tables: dict[str, leaderboard.LeaderboardTable] = {}
         if scorer not in SCORERS:
             raise ValueError(f"unknown scorer {scorer!r}; expected one of {', '.join(SCORERS)}")
         if cache not in CACHE_MODELS:
@@ -168,6 +182,8 @@ class LlmSqlProblem(Problem):
 
     @property
     def baselines(self) -> Mapping[str, Baseline]:
+        if self.suite == "leaderboard":  # it scores submissions, not adrs programs
+            return {}
         return {spec.name: Baseline(spec.name, spec.summary,
                                     package_text(_PROGRAMS, f"{spec.name}.py"))
                 for spec in _BASELINES}
@@ -196,6 +212,9 @@ class LlmSqlProblem(Problem):
 
     def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
                  filename: str = "candidate.py") -> EvalResult:
+        if self.suite == "leaderboard":
+            raise ValueError("llm-sql@leaderboard scores leaderboard submissions: give "
+                             "--format leaderboard and a solution.py")
         started = time.perf_counter()
         cases = self.cases(split)
         runner = self.local_runner(runner)
@@ -256,6 +275,116 @@ class LlmSqlProblem(Problem):
             raise ValueError("the jail's reply holds no rows of cell ids")
         load_cpu = load.cpu_s if load is not None and load.cpu_s is not None else 0.0
         return cells, load_cpu + (reply.cpu_s or 0.0)
+
+    # -- the leaderboard suite -------------------------------------------------------------
+
+    def leaderboard_tables(self) -> list[leaderboard.LeaderboardTable]:
+        """The leaderboard tables found in ``data``, read and baselined once."""
+        for name, path in self._leaderboard_paths.items():
+            if name not in self._leaderboard_tables:
+                self._leaderboard_tables[name] = leaderboard.load_table(name, path)
+        return list(self._leaderboard_tables.values())
+
+    def evaluate_solution_file(self, path: str | os.PathLike[str], split: str = "train",
+                               runner: Runner | None = None,
+                               folder: str | None = "llm_sql") -> EvalResult:
+        """Score a leaderboard submission (``solution.py`` with ``Solution.solve(df)``)
+        by the leaderboard's rules on the tables found (every split is those tables: the
+        leaderboard holds none out).
+
+        The runtime of each table is the wall time of the jailed ``solve()`` call, measured
+        by the judge around it (the leaderboard times ``solve()`` inside its own
+        process); it is a measurement, so the score's runtime part (5%) differs from run
+        to run and machine to machine, the hit rates do not.
+
+        Raises:
+            ValueError: Not the leaderboard suite, or not a text file.
+            FileNotFoundError: No such file.
+        """
+        from pathlib import Path
+
+        from adrs.leaderboard import checkout_of
+
+        if self.suite != "leaderboard":
+            raise ValueError("leaderboard submissions are scored by llm-sql@leaderboard")
+        check_split(split)
+        started = time.perf_counter()
+        file = Path(path).resolve()
+        if not file.is_file():
+            raise FileNotFoundError(f"solution not found: {file}")
+        try:
+            source = file.read_text()
+        except UnicodeDecodeError:
+            raise ValueError(f"{file} is not a text file") from None
+        tables = self.leaderboard_tables()
+        root = checkout_of(file)
+        task = JailTask("adrs.problems.llm_sql._leaderboard_jail:LeaderboardSolutionHandler",
+                        f"llm-sql-leaderboard/{file}",
+                        {"tables": [t.name for t in tables],
+                         "merges": {t.name: [list(g) for g in t.merges] for t in tables},
+                         "path": str(file), "root": str(root), "folder": folder},
+                        {f"{t.name}.csv": np.frombuffer(t.csv, np.uint8) for t in tables},
+                        paths=(str(root),))
+        runner = self.local_runner(runner)
+        names = [t.name for t in tables]
+        hit_rates, runtimes, per_table = [], [], []
+        simulate_seconds = 0.0
+        for table in tables:
+            try:
+                with runner.session(task, source, file.name) as session:
+                    begun = time.perf_counter()
+                    session.call("solve", {"table": table.name}, timeout=REORDER_TIMEOUT_S,
+                                 doing=f"solve() on {table.name}")
+                    runtime = time.perf_counter() - begun
+                    reply = session.call("rows", {}, timeout=REORDER_TIMEOUT_S,
+                                         doing="sending the frame's cells")
+                begun = time.perf_counter()
+                rows = _decode_rows(reply.header, reply.arrays)
+                leaderboard.check_rows(table, rows)
+                hits = leaderboard.prefix_hit_count(rows)
+                simulate_seconds += time.perf_counter() - begun
+            except (CandidateFailure, ValueError) as exc:
+                message = " ".join(str(exc).split())
+                if len(message) > MAX_MESSAGE_CHARS:  # a pandas error quotes whole columns
+                    message = message[:MAX_MESSAGE_CHARS - 3] + "..."
+                return EvalResult(self.failure_score, {}, {},
+                                  f"The solution failed: {message}", message,
+                                  {"split": split, "tables": names, "suite": "leaderboard"},
+                                  time.perf_counter() - started)
+            total = table.total_chars
+            hit_rates.append(hits / total if total else 0.0)
+            runtimes.append(runtime)
+            per_table.append({"name": table.name, "path": str(table.path),
+                              "rows": len(table.rows), "hit_count": hits,
+                              "total_chars": total, "hit_rate": hit_rates[-1],
+                              "baseline_hit_rate": table.baseline_hit_rate,
+                              "runtime_s": runtime})
+        baseline = sum(t.baseline_hit_rate for t in tables) / len(tables)
+        parts = leaderboard.score(hit_rates, runtimes, baseline)
+        metrics = {"combined_score": parts["score"], **parts,
+                   "tables_scored": float(len(tables))}
+        for entry in per_table:
+            metrics[f"hit_rate[{entry['name']}]"] = entry["hit_rate"]
+        missing = [name for name in leaderboard.TABLES if name not in names]
+        feedback = "\n".join([
+            (f"score {parts['score']:.6f} = 0.95 * normalized hit score "
+             f"{parts['normalized_hit_score']:.6f} + 0.05 * runtime component "
+             f"{parts['runtime_component']:.4f} (leaderboard formula)"),
+            f"tables scored: {', '.join(names)}"
+            + (f"; not given: {', '.join(missing)} (the published scores use all five)"
+               if missing else ""),
+            *(f"{e['name']}: {e['rows']:,} rows, {e['hit_count']:,} of {e['total_chars']:,} "
+              f"characters hit ({100 * e['hit_rate']:.4f}%; its own order "
+              f"{100 * e['baseline_hit_rate']:.4f}%), solve() {e['runtime_s']:.3f} s wall"
+              for e in per_table)])
+        details = {"split": split, "suite": "leaderboard",
+                   "data": "; ".join(str(t.path) for t in tables),
+                   "tables": names, "tables_missing": missing,
+                   "timing": "wall seconds of the jailed solve() call, measured by the judge "
+                             "(not reproducible: the runtime component varies)",
+                   "simulate_seconds": simulate_seconds, "per_table": per_table}
+        return EvalResult(parts["score"], metrics, {}, feedback, None, details,
+                          time.perf_counter() - started)
 
     # -- workloads ----------------------------------------------------------------------
 
@@ -359,6 +488,29 @@ class LlmSqlProblem(Problem):
         details = {"split": split, "data": self._source(split), "scorer": self.scorer}
         return EvalResult(self.failure_score, {}, {}, f"The candidate failed: {message}",
                           message, details, time.perf_counter() - started)
+
+
+def _decode_rows(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]
+                 ) -> list[tuple[str, ...]]:
+    """The rows the jail sent: ``rows`` x ``columns`` cells, ``lengths`` characters each
+    out of the UTF-8 text ``data``.
+
+    Raises:
+        ValueError: The reply does not hold such rows.
+    """
+    try:
+        n_rows, n_cols = int(header["rows"]), int(header["columns"])
+        lengths = np.asarray(arrays["lengths"], np.int64)
+        text = np.asarray(arrays["data"], np.uint8).tobytes().decode("utf-8", "surrogatepass")
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError):
+        raise ValueError("the jail's reply holds no rows of cell texts") from None
+    if n_rows < 0 or n_cols < 0 or lengths.shape != (n_rows * n_cols,) \
+            or (lengths.size and lengths.min() < 0) or int(lengths.sum()) != len(text):
+        raise ValueError("the jail's reply holds cells that do not add up")
+    ends = np.cumsum(lengths).tolist()
+    starts = [0, *ends[:-1]]
+    cells = [text[a:b] for a, b in zip(starts, ends)]
+    return [tuple(cells[r * n_cols:(r + 1) * n_cols]) for r in range(n_rows)]
 
 
 class _LoadFailed(Exception):
