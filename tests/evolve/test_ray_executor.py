@@ -80,6 +80,24 @@ def test_without_ray_the_command_says_how_to_install_it(tmp_path, monkeypatch, c
     assert not out.exists()
 
 
+@pytest.mark.parametrize("form", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}"])
+def test_an_address_where_no_cluster_answers_fails_at_once_in_one_line(tmp_path, form):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = form.format(port=port)
+    out = tmp_path / "run"
+    # Ray alone retries such an address for minutes; the run asks the head first
+    done = run_cli(["toy", "--executor", "ray", "--ray-address", address, "--budget", "2",
+                    "--out", str(out)], tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {
+        "error": f"cannot reach the Ray cluster at {address}: Connection refused"}
+    assert not out.exists()
+
+
 def test_executor_keys_of_the_run_config(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("executor:\n  kind: ray\n  ray:\n    address: auto\n"

@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> Output:
         raise Interrupted(f"interrupted; the run is in {controller.out_dir} (continue with: "
                           f"adrs run --resume --out {controller.out_dir})") from None
     except ConnectionError as exc:  # ClusterLost: the run is recorded as interrupted
+        if not (controller.out_dir / "run.sqlite").exists():
+            raise ValueError(str(exc)) from None  # lost before anything was recorded
         raise ValueError(f"{exc}; the run is in {controller.out_dir} (continue with: adrs run "
                          f"--resume --out {controller.out_dir}, on this or another "
                          "executor)") from None

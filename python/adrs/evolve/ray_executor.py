@@ -53,6 +53,8 @@ REPLACEMENT_TIMEOUT_S = 120.0
 # how often the driver checks that the cluster's head still answers: with its GCS gone a
 # Ray driver learns of nothing (no result, no death) and ends itself after 60 s
 HEAD_CHECK_INTERVAL_S = 2.0
+# how long a start waits for an explicit address to accept a connection
+CONNECT_CHECK_S = 10.0
 
 
 class ClusterLost(ConnectionError):
@@ -238,6 +240,14 @@ class RayExecutor:
         names = secret_names(os.environ, self.sandbox.secret_patterns, self.secret_env)
         common = {"include_dashboard": False, "log_to_driver": False,
                   "logging_level": "WARNING", "namespace": "adrs"}
+        endpoint = _address_endpoint(self.address)
+        if endpoint is not None:
+            # Ray itself retries an unreachable address for minutes: ask the head first
+            try:
+                socket.create_connection(endpoint, timeout=CONNECT_CHECK_S).close()
+            except OSError as exc:
+                raise ClusterLost(f"cannot reach the Ray cluster at {self.address}: "
+                                  f"{exc.strerror or exc}") from None
         try:
             if self.address:
                 if _loopback(self.address):
@@ -529,13 +539,18 @@ class RayExecutor:
 def _head_endpoint(ray: Any, address: str) -> tuple[str, int] | None:
     """The host and port of the cluster's head (its GCS; the Ray Client server for a
     ``ray://`` address), or None when Ray does not say."""
-    target = address[len("ray://"):] if address.startswith("ray://") else None
-    if target is None:
-        try:
-            target = ray.get_runtime_context().gcs_address
-        except Exception:  # noqa: BLE001 - an older Ray: no check of the head
-            return None
-    host, _, port = str(target).rpartition(":")
+    if address.startswith("ray://"):
+        return _address_endpoint(address)
+    try:
+        return _address_endpoint(str(ray.get_runtime_context().gcs_address))
+    except Exception:  # noqa: BLE001 - an older Ray: no check of the head
+        return None
+
+
+def _address_endpoint(address: str) -> tuple[str, int] | None:
+    """The host and port an explicit ``HOST:PORT`` or ``ray://HOST:PORT`` address names;
+    None for ``auto``, empty, or anything else Ray resolves itself."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return None
     return host.strip("[]"), int(port)
