@@ -23,6 +23,32 @@ from adrs.jail.handler import call_candidate, describe, trace_of
 MAX_CODE_CHARS = 2_000_000
 
 
+
+def load_solution_class(program: str, path: str, filename: str, module_name: str) -> type:
+    """Import a submission's source as module ``module_name`` from ``path`` (so it reads
+    itself and the files beside it) and return its ``Solution`` class.
+
+    Raises:
+        CandidateError: A syntax error, an exception at import, or no ``Solution`` class.
+    """
+    module = types.ModuleType(module_name)
+    module.__file__ = path
+    try:
+        code = compile(program, path, "exec")
+    except SyntaxError as exc:
+        raise CandidateError(f"syntax error in {filename} at line {exc.lineno}: "
+                             f"{exc.msg}") from None
+    sys.modules[module_name] = module
+    try:
+        exec(code, module.__dict__)  # noqa: S102 - the submission's code, in the jail
+    except BaseException as exc:  # noqa: BLE001 - SystemExit too: the submission's
+        raise CandidateError(f"{filename} raised at import: {describe(exc, path)}",
+                             trace_of(exc)) from None
+    solution_class = getattr(module, "Solution", None)
+    if not isinstance(solution_class, type):
+        raise CandidateError(f"{filename} defines no Solution class")
+    return solution_class
+
 class SolveHandler(Handler):
     """Imports the solution file; ``solve`` returns ``{"code": text}``."""
 
@@ -41,23 +67,8 @@ class SolveHandler(Handler):
         for folder in (resources, COMPAT_DIR, os.path.dirname(path)):
             if os.path.isdir(folder) and folder not in sys.path:
                 sys.path.insert(0, folder)
-        module = types.ModuleType("submitted_solution")
-        module.__file__ = path  # solutions read themselves and files beside them
-        try:
-            code = compile(program, path, "exec")
-        except SyntaxError as exc:
-            raise CandidateError(f"syntax error in {filename} at line {exc.lineno}: "
-                                 f"{exc.msg}") from None
-        sys.modules["submitted_solution"] = module
-        try:
-            exec(code, module.__dict__)  # noqa: S102 - the submission's code, in the jail
-        except BaseException as exc:  # noqa: BLE001 - SystemExit too: the submission's
-            raise CandidateError(f"{filename} raised at import: {describe(exc, path)}",
-                                 trace_of(exc)) from None
-        solution_class = getattr(module, "Solution", None)
-        if not isinstance(solution_class, type):
-            raise CandidateError(f"{filename} defines no Solution class")
-        self.solution_class = solution_class
+        self.solution_class = load_solution_class(program, path, filename,
+                                                  "submitted_solution")
         self.path = path
 
     def handle(self, op: str, header: Mapping[str, Any],

@@ -16,15 +16,14 @@ import io
 import os
 import shutil
 import sys
-import types
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from adrs.jail import CandidateError, Handler
-from adrs.jail.handler import call_candidate, describe, trace_of
-from adrs.leaderboard._solve_jail import stage
+from adrs.jail.handler import call_candidate, describe
+from adrs.leaderboard._solve_jail import load_solution_class, stage
 from adrs.problems.llm_sql._leaderboard import SOLVE_ARGUMENTS, cell_texts
 
 
@@ -59,22 +58,7 @@ class LeaderboardSolutionHandler(Handler):
         for folder in (resources, here):
             if os.path.isdir(folder) and folder not in sys.path:
                 sys.path.insert(0, folder)
-        module = types.ModuleType("solution")
-        module.__file__ = path
-        try:
-            code = compile(program, path, "exec")
-        except SyntaxError as exc:
-            raise CandidateError(f"syntax error in {filename} at line {exc.lineno}: "
-                                 f"{exc.msg}") from None
-        sys.modules["solution"] = module
-        try:
-            exec(code, module.__dict__)  # noqa: S102 - the submission's code, in the jail
-        except BaseException as exc:  # noqa: BLE001 - SystemExit too: the submission's
-            raise CandidateError(f"{filename} raised at import: {describe(exc, path)}",
-                                 trace_of(exc)) from None
-        solution_class = getattr(module, "Solution", None)
-        if not isinstance(solution_class, type):
-            raise CandidateError(f"{filename} defines no Solution class")
+        solution_class = load_solution_class(program, path, filename, "solution")
         self.solver = call_candidate(solution_class, what="Solution()", filename=path)
         if not callable(getattr(self.solver, "solve", None)):
             raise CandidateError("the Solution class has no solve() method")
