@@ -20,7 +20,7 @@ from tests.evolve.conftest import small_config
 def _kill_busy_worker(executor: LocalExecutor) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        busy = [w for w in executor._workers if w.job is not None]
+        busy = [w for w in executor._workers if w.busy]
         if busy:
             os.kill(busy[0].process.pid, signal.SIGKILL)
             return
@@ -52,6 +52,31 @@ def test_a_job_whose_worker_dies_is_retried_once_then_failed() -> None:
         assert executor.restarts == 3
         executor.submit(EvalJob(9, INITIAL_PROGRAM))  # the pool goes on
         assert executor.poll(timeout=60)[0].results["train"].ok
+    finally:
+        executor.close()
+
+
+def test_a_worker_holds_the_next_job_and_its_death_loses_neither() -> None:
+    spec = ProblemSpec.registered("toy", delay_ms=1500)
+    executor = LocalExecutor(spec, 1, SandboxConfig(timeout_s=30))
+    try:
+        executor.start()
+        for job_id in (1, 2, 3):
+            executor.submit(EvalJob(job_id, INITIAL_PROGRAM))
+        worker = executor._workers[0]
+        # the one it evaluates and the next, in its pipe; the third waits in the backlog
+        assert [job.job_id for job in worker.jobs] == [1, 2]
+        assert [job.job_id for job in executor._backlog] == [3]
+        time.sleep(0.3)
+        _kill_busy_worker(executor)  # while it evaluates job 1: job 2 never started
+        done: list = []
+        while len(done) < 3:
+            got = executor.poll(timeout=60)
+            assert got, "a job was lost"
+            done += got
+        assert [o.job_id for o in done] == [1, 2, 3]
+        assert all(o.error is None and o.results["train"].ok for o in done)
+        assert executor.restarts == 1 and executor.in_flight == 0
     finally:
         executor.close()
 

@@ -31,12 +31,13 @@ import os
 import secrets
 import sys
 from collections.abc import Mapping
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from adrs.jail import CandidateError, Handler, call_candidate
 from adrs.jail.handler import describe, trace_of
+
+if TYPE_CHECKING:  # numpy is not imported here: a zygote whose evaluator never uses it
+    import numpy as np  # forks faster without it (9 MB less memory to map per process)
 
 EVALUATOR_MODULE = "evaluation_module"  # the name OpenEvolve imports evaluators under
 WORK_DIR = "folder"
@@ -47,9 +48,23 @@ class FolderHandler(Handler):
     """``evaluate {function, catch}``: the evaluator's function on the program's file;
     ``shinka {}``: ShinkaEvolve's ``main(program_path, results_dir)`` and its files."""
 
+    @classmethod
+    def prepare(cls, shared: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Any:
+        """Compile the evaluator once, in the zygote: compiling runs none of its code (its
+        imports and everything else run in each candidate's process), and each process
+        then need not parse it again. One that does not compile is left to each process,
+        which reports the error as the candidate's failure."""
+        evaluator = str(shared["evaluator"])
+        try:
+            with open(evaluator, "rb") as handle:
+                code = compile(handle.read(), evaluator, "exec", dont_inherit=True)
+        except (OSError, SyntaxError, ValueError):
+            code = None
+        return shared, arrays, code
+
     def __init__(self, prepared: Any, program: str, filename: str) -> None:
         super().__init__(prepared, program, filename)
-        shared, _ = prepared
+        shared, _, code = prepared
         tmp = os.getcwd()  # the jail's private tmp, fresh for this candidate
         suffix = os.path.splitext(str(shared["program_name"]))[1] or ".py"
         self.path = os.path.join(tmp, f"tmp{secrets.token_hex(6)}{suffix}")
@@ -69,8 +84,12 @@ class FolderHandler(Handler):
             raise CandidateError(f"{evaluator}: cannot be imported")
         module = importlib.util.module_from_spec(spec)
         sys.modules[EVALUATOR_MODULE] = module
-        call_candidate(spec.loader.exec_module, module, what="importing the evaluator",
-                       filename=evaluator)
+        if code is not None:  # what exec_module does, without compiling again
+            call_candidate(exec, code, module.__dict__, what="importing the evaluator",
+                           filename=evaluator)
+        else:
+            call_candidate(spec.loader.exec_module, module, what="importing the evaluator",
+                           filename=evaluator)
         self.module = module
         self.evaluator = evaluator
 
@@ -136,9 +155,13 @@ def plain_result(raw: Any) -> dict[str, Any]:
 
 
 def _plain_metrics(raw: Mapping[str, Any]) -> dict[str, Any]:
+    numpy = sys.modules.get("numpy")  # an evaluator's numbers may be numpy's, if it has it
+    numbers: tuple[type, ...] = (bool, int, float)
+    if numpy is not None:
+        numbers += (numpy.integer, numpy.floating)
     metrics: dict[str, Any] = {}
     for key, value in raw.items():
-        if isinstance(value, (bool, int, float, np.integer, np.floating)):
+        if isinstance(value, numbers):
             number = float(value)
             metrics[str(key)] = number if math.isfinite(number) else str(number)
         else:

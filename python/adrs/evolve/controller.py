@@ -53,6 +53,9 @@ from adrs.problems._base import Problem
 
 DB_NAME = "run.sqlite"
 BEST_NAME = "best_program.py"
+# best_program.py is rewritten at most this often while a run goes on (a fast search finds
+# a new best at nearly every candidate), and always at its end; the database has each one
+BEST_WRITE_INTERVAL_S = 1.0
 SUMMARY_NAME = "summary.json"
 _RECENT_ERRORS = 2
 _MAX_ATTEMPTS = 2  # evaluations started before a candidate counts as killing its evaluator
@@ -419,6 +422,8 @@ class Controller:
         self._stopped = ""
         self._session_done = 0
         self._best: Candidate | None = None
+        self._best_written: Candidate | None = None
+        self._best_written_at = -math.inf
         self._tokens = 0
         self._cost = 0.0
         self._initial: Candidate | None = None
@@ -484,9 +489,13 @@ class Controller:
                 else:
                     proposals.discard(task)
                     self._accept(*task.result())
+            self._write_best_soon()
             self._report()
         if results is not None:
             results.cancel()
+        if self._best is not None and self._best is not self._best_written:
+            self._write_best(self._best)
+            self._best_written = self._best
 
     def _counted(self) -> int:
         counts = self._counts
@@ -680,7 +689,16 @@ class Controller:
         previous = self._best
         self._remember(candidate)
         if self._best is not None and self._best is not previous:
+            self._write_best_soon()
+
+    def _write_best_soon(self) -> None:
+        """Write ``best_program.py`` if the best changed and the last write is older than
+        :data:`BEST_WRITE_INTERVAL_S` (the loop calls this again until it is written)."""
+        now = time.monotonic()
+        if self._best is not None and self._best is not self._best_written \
+                and now - self._best_written_at >= BEST_WRITE_INTERVAL_S:
             self._write_best(self._best)
+            self._best_written, self._best_written_at = self._best, now
 
     # -- reporting --------------------------------------------------------------------
 

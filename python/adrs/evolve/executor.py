@@ -40,6 +40,9 @@ from adrs.problems._base import EvalResult, Problem, check_split
 
 # how long past its time limit a worker may stay silent before it is killed
 WATCHDOG_GRACE_S = 60.0
+# jobs a worker holds at once: the one it evaluates and the next, waiting in its pipe, so
+# that it never idles while the controller is busy elsewhere between two results
+WORKER_QUEUE = 2
 KILLED_ITS_EVALUATOR = "killed its evaluator"
 DESCRIBING_DETAILS = ("split", "data", "traces", "fidelity")
 
@@ -158,8 +161,13 @@ class _Worker:
     slot: int
     process: subprocess.Popen[bytes]
     conn: Connection
-    job: EvalJob | None = None
-    since: float = 0.0  # when the current job was sent
+    # sent and not yet answered, in the order the worker evaluates them
+    jobs: collections.deque[EvalJob] = field(default_factory=collections.deque)
+    since: float = 0.0  # when the first of ``jobs`` started (was sent, or its turn came)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.jobs)
 
 
 class LocalExecutor:
@@ -286,10 +294,6 @@ class LocalExecutor:
     def in_flight(self) -> int:
         return self._submitted - self._returned
 
-    @property
-    def idle_workers(self) -> int:
-        return sum(1 for w in self._workers if w.job is None) - len(self._backlog)
-
     def submit(self, job: EvalJob) -> None:
         """Queue ``job``; it starts as soon as a worker is free."""
         for split in job.splits:
@@ -299,14 +303,19 @@ class LocalExecutor:
         self._dispatch()
 
     def _dispatch(self) -> None:
-        for worker in self._workers:
-            if not self._backlog:
-                return
-            if worker.job is None:
-                worker.job = self._backlog.popleft()
-                worker.since = time.monotonic()
+        # idle workers first, then each a second job to hold in its pipe
+        for depth in range(WORKER_QUEUE):
+            for worker in self._workers:
+                if not self._backlog:
+                    return
+                if len(worker.jobs) != depth:
+                    continue
+                job = self._backlog.popleft()
+                if not worker.jobs:
+                    worker.since = time.monotonic()
+                worker.jobs.append(job)
                 try:
-                    worker.conn.send(worker.job)
+                    worker.conn.send(job)
                 except OSError:
                     self._collect(worker)
 
@@ -317,14 +326,14 @@ class LocalExecutor:
     def _check_watchdog(self) -> None:
         now = time.monotonic()
         for worker in self._workers:
-            if worker.job is not None and now - worker.since > self._watchdog_s(worker.job):
+            if worker.jobs and now - worker.since > self._watchdog_s(worker.jobs[0]):
                 worker.process.kill()  # its connection then reads EOF: a dead worker
 
     def _next_deadline(self, timeout: float | None) -> float | None:
-        busy = [w for w in self._workers if w.job is not None]
+        busy = [w for w in self._workers if w.jobs]
         if not busy:
             return timeout
-        until = min(w.since + self._watchdog_s(w.job) for w in busy if w.job is not None)
+        until = min(w.since + self._watchdog_s(w.jobs[0]) for w in busy)
         left = max(0.0, until - time.monotonic()) + 0.01
         return left if timeout is None else min(timeout, left)
 
@@ -333,7 +342,7 @@ class LocalExecutor:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             self._check_watchdog()
-            busy = [w for w in self._workers if w.job is not None]
+            busy = [w for w in self._workers if w.jobs]
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             wait_for = self._next_deadline(left) if not self._done and busy else 0
             for conn in wait([w.conn for w in busy], wait_for):
@@ -357,7 +366,7 @@ class LocalExecutor:
             if not ready.done():
                 ready.set_result(None)
 
-        fds = [w.conn.fileno() for w in self._workers if w.job is not None]
+        fds = [w.conn.fileno() for w in self._workers if w.jobs]
         for fd in fds:
             loop.add_reader(fd, wake)
         watchdog = loop.call_later(self._next_deadline(None) or 1.0, wake)
@@ -370,14 +379,16 @@ class LocalExecutor:
         return self.poll(0)
 
     def _collect(self, worker: _Worker) -> None:
-        job = worker.job
-        assert job is not None
+        assert worker.jobs
         try:
             outcome: EvalOutcome = worker.conn.recv()
         except (EOFError, OSError):
             status = worker.process.poll()
             self._restart(worker)
-            worker.job = None
+            job, *waiting = worker.jobs
+            worker.jobs.clear()
+            # the jobs that waited behind it never started: they go back as they were
+            self._backlog.extendleft(reversed(waiting))
             if job.attempt == 0:  # once more, on a fresh worker
                 self._backlog.appendleft(replace(job, attempt=1))
                 self._dispatch()
@@ -385,7 +396,14 @@ class LocalExecutor:
             outcome = EvalOutcome(job.job_id, {}, error=(
                 f"{KILLED_ITS_EVALUATOR}: the evaluation worker died twice while "
                 f"evaluating it (last exit status {status})"))
-        worker.job = None
+            self._done.append(outcome)
+            self._dispatch()
+            return
+        finished = worker.jobs.popleft()
+        if finished.job_id != outcome.job_id:  # the worker answers in order, or is broken
+            raise RuntimeError(f"worker {worker.slot} answered job {outcome.job_id} while "
+                               f"job {finished.job_id} was due")
+        worker.since = time.monotonic()  # the next one starts now
         self._done.append(outcome)
         self._dispatch()
 
