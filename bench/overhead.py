@@ -12,7 +12,11 @@ When OpenEvolve is installed (``--openevolve-python PYTHON``: an interpreter tha
 it, e.g. a venv under /tmp; it is never a dependency of adrs) it runs the same folder
 against the same server (``openevolve-run --iterations N``) and the ratio is printed.
 
-    python bench/overhead.py [--workers 2] [--big] [--openevolve-python /tmp/oe/bin/python]
+    python bench/overhead.py [--workers 2] [--big] [--repeat 3] [--openevolve-python /tmp/oe/bin/python]
+
+With ``--repeat R`` each run is made R times (interleaved: every size once, then again)
+and the median wall time is used: a single 100-iteration run varies by half a second on
+a shared machine, which alone moves the figure by half a millisecond.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import itertools
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,6 +145,8 @@ def main() -> int:
     parser.add_argument("--openevolve-python", metavar="PYTHON",
                         help="an interpreter with openevolve installed")
     parser.add_argument("--only", choices=("fake", "offline", "openevolve"), action="append")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per size; the median wall time is used")
     args = parser.parse_args()
     model = InstantModel()
     sizes = [100, 1000] + ([10000] if args.big else [])
@@ -153,15 +160,22 @@ def main() -> int:
         runs = {"adrs, fake model": ["--models", str(models)],
                 "adrs, offline mutator": ["--offline"]}
         wanted = set(args.only or ("fake", "offline", "openevolve"))
-        for label, extra in runs.items():
-            if ("fake" if "fake" in label else "offline") not in wanted:
-                continue
-            rows[label] = {n: adrs_wall(folder, root, n, args.workers, extra) for n in sizes}
-        if args.openevolve_python and "openevolve" in wanted:
-            rows["OpenEvolve"] = {n: openevolve_wall(args.openevolve_python, folder, root, n,
-                                                     args.workers, model.base_url)
-                                  for n in sizes}
-    print(f"workers {args.workers}; wall seconds per run, and overhead "
+        walls: dict[str, dict[int, list[float]]] = {}
+        for _ in range(args.repeat):
+            for label, extra in runs.items():
+                if ("fake" if "fake" in label else "offline") not in wanted:
+                    continue
+                for n in sizes:
+                    walls.setdefault(label, {}).setdefault(n, []).append(
+                        adrs_wall(folder, root, n, args.workers, extra))
+            if args.openevolve_python and "openevolve" in wanted:
+                for n in sizes:
+                    walls.setdefault("OpenEvolve", {}).setdefault(n, []).append(
+                        openevolve_wall(args.openevolve_python, folder, root, n,
+                                        args.workers, model.base_url))
+        rows = {label: {n: statistics.median(values) for n, values in by_size.items()}
+                for label, by_size in walls.items()}
+    print(f"workers {args.workers}; median wall seconds of {args.repeat} run(s), and overhead "
           "(wall_N - wall_100) / (N - 100) in ms per candidate")
     print(f"{'':<24}" + "".join(f"{f'wall {n}':>12}" for n in sizes)
           + "".join(f"{f'ms @ {n}':>12}" for n in sizes[1:]))

@@ -166,7 +166,9 @@ def _set_limits(limits: Mapping[str, Any]) -> None:
 
 def prepare_zygote() -> None:
     """What the zygote does once so that its forks need not: no process it starts can
-    gain a capability through execve, and the seccomp filter is packed."""
+    gain a capability through execve, the C functions are bound, and the seccomp filter
+    is packed."""
+    _linux.bind_calls()
     if _linux.effective_capabilities():
         _linux.limit_future_privileges()
     if _seccomp.supported():

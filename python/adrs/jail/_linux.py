@@ -75,6 +75,15 @@ def _need_libc() -> ctypes.CDLL:
     return _libc
 
 
+def bind_calls() -> None:
+    """Look up, once, the C functions a jailed process calls: ctypes binds each on first
+    use, and a zygote that did so already spares every process it forks the work."""
+    if _libc is not None:
+        for name in ("unshare", "setns", "mount", "umount", "prctl", "capget", "capset",
+                     "syscall"):
+            getattr(_libc, name)
+
+
 def unshare(flags: int) -> None:
     """Move the calling process into new namespaces (``unshare(2)``)."""
     _check(_need_libc().unshare(ctypes.c_int(flags)), "unshare")
@@ -181,12 +190,14 @@ def drop_privileges(uid: int | None = None) -> None:
 
 
 def effective_capabilities() -> int:
-    """The effective capability mask of this process (from /proc/self/status)."""
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("CapEff:"):
-                return int(line.split()[1], 16)
-    return 0
+    """The effective capability mask of this process (``capget(2)``; one system call,
+    where reading ``/proc/self/status`` cost each jailed process a file and a parse)."""
+    if _libc is None:
+        return 0
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(_libc.capget(ctypes.byref(header), ctypes.byref(data)), "capget")
+    return data[0].effective | (data[1].effective << 32)
 
 
 _SIOCGIFFLAGS = 0x8913
