@@ -118,7 +118,10 @@ def adrs_wall(folder: Path, root: Path, iterations: int, workers: int,
 def openevolve_wall(python: str, folder: Path, root: Path, iterations: int, workers: int,
                     base_url: str) -> float:
     config = root / "openevolve.yaml"
+    # full rewrites, as the server answers (with OpenEvolve's default diff-based evolution
+    # every iteration fails at once with "No valid diffs found" and nothing is evaluated)
     config.write_text(
+        "diff_based_evolution: false\n"
         f"max_iterations: {iterations}\ncheckpoint_interval: 1000000\nlog_level: WARNING\n"
         f"llm:\n  api_base: {base_url}\n  api_key: none\n  models:\n    - name: fake\n"
         f"      weight: 1.0\n  retries: 0\n"
@@ -135,6 +138,11 @@ def openevolve_wall(python: str, folder: Path, root: Path, iterations: int, work
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"openevolve-run failed: {done.stderr[-3000:]}")
+    failed = [line for line in (done.stdout + done.stderr).splitlines()
+              if " - Iteration " in line and " error: " in line]
+    if failed:  # an iteration that evaluated nothing would flatter OpenEvolve
+        raise SystemExit(f"openevolve-run: {len(failed)} of {iterations} iterations failed, "
+                         f"first: {failed[0]}")
     return wall
 
 
