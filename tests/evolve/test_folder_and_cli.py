@@ -167,3 +167,35 @@ def test_resume_takes_the_original_command_and_refuses_only_a_change(
         "--option points=32 cannot change the run being resumed (it has points=16)")}
     assert main(["run", "--resume", "--out", str(tmp_path / "none")]) == 2
     assert "no run to resume" in capsys.readouterr().err
+
+
+def test_a_model_run_resumes_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from .conftest import Reply, ScriptedServer
+
+    server = ScriptedServer()
+    new = "def decide(x):\n    return x > 0.5\n"
+    server.fallback = lambda body: Reply(f"```python\n{new}```")
+    models = tmp_path / "models.yaml"
+    models.write_text(f"- name: fake\n  base_url: {server.base_url}\n  api_key_env: null\n")
+    out = tmp_path / "run"
+    try:
+        assert main(["run", "toy", "--budget", "3", "--workers", "1", "--models", str(models),
+                     "--out", str(out), "--json"]) == 0
+    finally:
+        server.close()  # the model is gone: only --offline can go on
+    capsys.readouterr()
+    import sqlite3
+    with sqlite3.connect(out / "run.sqlite") as conn:
+        (first_run,) = conn.execute("SELECT MAX(id) FROM candidates").fetchone()
+    assert main(["run", "--resume", "--out", str(out), "--budget", "6", "--offline",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["counts"]["evaluated"] + summary["counts"]["failed"] == 6
+    with sqlite3.connect(out / "run.sqlite") as conn:
+        before = {g for (g,) in conn.execute(
+            "SELECT generator FROM candidates WHERE id <= ?", (first_run,))}
+        after = {g for (g,) in conn.execute(
+            "SELECT generator FROM candidates WHERE id > ?", (first_run,))}
+    assert before == {"initial", "fake"}
+    assert after == {"mutator"}

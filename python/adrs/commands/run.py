@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> Output:
                                            progress=progress, argv=argv,
                                            unsafe_no_sandbox=args.unsafe_no_sandbox,
                                            executor=args.executor,
-                                           ray_address=args.ray_address)
+                                           ray_address=args.ray_address,
+                                           generator=_generator_choice(args))
         if args.target and args.target not in (controller.spec.label,
                                                controller.spec.options.get("path")):
             raise ValueError(f"{args.out} holds a run of {controller.spec.label!r}, "

@@ -207,7 +207,8 @@ class Controller:
                    workers: int | None = None, progress: TextIO | None = None,
                    argv: Sequence[str] = (), unsafe_no_sandbox: bool = False,
                    executor: str | None = None,
-                   ray_address: str | None = None) -> Controller:
+                   ray_address: str | None = None,
+                   generator: str | None = None) -> Controller:
         """A controller that continues the run stored in ``out_dir``.
 
         Args:
@@ -216,6 +217,8 @@ class Controller:
             executor: Replaces the stored executor kind (``local``, ``ray``) when given:
                 a run may go on elsewhere.
             ray_address: Replaces the stored Ray address when given.
+            generator: Replaces the stored generator kind (``mutator`` for ``--offline``,
+                ``llm``) when given: a run whose models are gone may go on offline.
 
         Raises:
             FileNotFoundError: ``out_dir`` holds no run database.
@@ -244,6 +247,9 @@ class Controller:
             if ray_address is not None:
                 section["ray"] = {**dict(section.get("ray") or {}), "address": ray_address}
             stored_config["executor"] = section
+        if generator is not None:
+            stored_config["generator"] = {**dict(stored_config.get("generator") or {}),
+                                          "kind": generator}
         config = config_from_mapping(stored_config, f"{path} (stored config)")
         spec = ProblemSpec(stored_spec["factory"], stored_spec["options"],
                            stored_spec["label"])
