@@ -283,6 +283,50 @@ def test_adrs_cascade_form_with_stages_and_pass_metric(root: Path, runner: Any) 
                                    "evaluate_stage1")["combined_score"] == -0.2
 
 
+SLOW_STAGES_EVALUATOR = """
+import time
+
+def _value(program_path):
+    namespace = {}
+    exec(open(program_path).read(), namespace)
+    return namespace["value"]()
+
+def evaluate_stage1(program_path):
+    time.sleep(3 if _value(program_path) == 1 else 0)
+    return {"combined_score": 1.0, "first": 1.0}
+
+def evaluate_stage2(program_path):
+    time.sleep(3 if _value(program_path) == 1 else 3600)
+    return {"combined_score": 2.0, "second": 1.0}
+"""
+
+
+def test_evaluator_timeout_bounds_each_cascade_stage(root: Path, runner: Any) -> None:
+    folder = write_folder(root, "slow_stages", {
+        "evaluator.py": SLOW_STAGES_EVALUATOR, "initial_program.py": VALUE_PROGRAM.format(1),
+        "config.yaml": "evaluator:\n  timeout: 5\n  cascade_thresholds: [0.5]\n"})
+    problem = FolderProblem(folder)
+    assert problem.stage_timeout_s == 5.0
+    # the search's budget for one evaluation: both stages' timeouts, and the start
+    assert problem.run_config()[0]["sandbox"]["timeout_s"] == 5.0 * 2 + 10.0
+    # 3 s per stage: 6 s in all, past one timeout, and no stage past its own
+    both = problem.evaluate(VALUE_PROGRAM.format(1), runner=runner)
+    assert (both.error, both.score, both.metrics) == \
+        (None, 2.0, {"combined_score": 2.0, "first": 1.0, "second": 1.0})
+    # stage 2 past its 5 s: killed, and stage 1's result stands, marked as OpenEvolve does
+    killed = problem.evaluate(VALUE_PROGRAM.format(2), runner=runner)
+    assert (killed.error, killed.score) == (None, 1.0)
+    assert killed.metrics == {"combined_score": 1.0, "first": 1.0, "stage2_passed": 0.0}
+    assert "timeout: True" in killed.feedback and "stage2_timeout: True" in killed.feedback
+    assert "the evaluator's evaluate_stage2: timed out after 5 s (killed)" in killed.feedback
+    with pytest.raises(ValueError, match="evaluator.timeout must be a positive number of "
+                                         "seconds, got 'soon'"):
+        FolderProblem(write_folder(root, "bad_timeout", {
+            "evaluator.py": SLOW_STAGES_EVALUATOR,
+            "initial_program.py": VALUE_PROGRAM.format(1),
+            "config.yaml": "evaluator:\n  timeout: soon\n"}))
+
+
 # -- 4. evaluators that import openevolve ------------------------------------------------
 
 OPENEVOLVE_EVALUATOR = """

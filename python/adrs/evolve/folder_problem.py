@@ -42,6 +42,11 @@ from adrs.problems._base import Baseline, EvalResult, Problem, check_split
 
 FAILURE_SCORE = -math.inf
 _MAX_ENTRIES = 100  # metrics or artifacts kept from one reply (untrusted data)
+# A call without a folder timeout is bounded only by the evaluation's budget
+UNBOUNDED_CALL_S = 86400.0
+# Beyond its stages' timeouts, an evaluation may take this long to start its process and
+# import the evaluator
+IMPORT_ALLOWANCE_S = 10.0
 OPENEVOLVE_STAGES = ("evaluate_stage1", "evaluate_stage2", "evaluate_stage3")
 # OpenEvolve 0.3.2's defaults: cascade on, these thresholds before stages 2 and 3
 DEFAULT_THRESHOLDS = (0.5, 0.75, 0.9)
@@ -140,6 +145,7 @@ class FolderProblem(Problem):
         if missing:
             raise ValueError(f"--pass-env {missing[0]}: {missing[0]} is not set")
         self.cascade = _cascade(self.raw_config, self.functions)
+        self.stage_timeout_s = _stage_timeout(self.raw_config)
         self.name = self.folder.name
         self._task: JailTask | None = None
         prompt = self.raw_config.get("prompt")
@@ -206,12 +212,17 @@ class FolderProblem(Problem):
         return _to_result(reply, started)
 
     def _score(self, session: Any, split: str) -> Mapping[str, Any]:
+        # Each call (a cascade stage, evaluate(), Shinka's main) has the folder's
+        # evaluator.timeout of its own, as in OpenEvolve; the whole evaluation is bounded
+        # by the search's budget (sandbox.timeout_s, see run_config).
+        timeout = self.stage_timeout_s or UNBOUNDED_CALL_S
+
         def call(function: str, catch: bool = False) -> Mapping[str, Any]:
             return session.call("evaluate", {"function": function, "catch": catch},
-                                timeout=86400.0, doing=f"the evaluator's {function}").header
+                                timeout=timeout, doing=f"the evaluator's {function}").header
 
         if self.format == "shinka":
-            return session.call("shinka", {}, timeout=86400.0,
+            return session.call("shinka", {}, timeout=timeout,
                                 doing="the evaluator's main").header
         if split == "quick" and "evaluate_stage1" in self.functions:
             return call("evaluate_stage1")
@@ -231,7 +242,14 @@ class FolderProblem(Problem):
         Returns:
             ``(mapping for config_from_mapping, one warning per ignored key)``.
         """
-        return translate_openevolve_config(self.raw_config)
+        mapping, ignored = translate_openevolve_config(self.raw_config)
+        if self.stage_timeout_s is not None:
+            # evaluator.timeout bounds each stage; the evaluation runs them all, in one
+            # fresh process whose start and evaluator import need a little more
+            calls = len(self.cascade.stages) if self.cascade is not None else 1
+            mapping.setdefault("sandbox", {})["timeout_s"] = \
+                self.stage_timeout_s * calls + IMPORT_ALLOWANCE_S
+        return mapping, ignored
 
 
 def run_cascade(cascade: Cascade, call: Any) -> dict[str, Any]:
@@ -253,6 +271,9 @@ def run_cascade(cascade: Cascade, call: Any) -> dict[str, Any]:
             reply = call(stage, True)
         except CandidateFailure as exc:  # killed (time limit): the stages so far stand
             reply = {"raised": str(exc)}
+            if "timed out" in str(exc):  # as OpenEvolve marks a stage past its timeout
+                metrics["timeout"] = True
+                artifacts[f"stage{done + 1}_timeout"] = True
         if not merged:
             metrics = {k: v for k, v in metrics.items() if k != "error" and _is_number(v)}
             merged = True
@@ -266,6 +287,22 @@ def run_cascade(cascade: Cascade, call: Any) -> dict[str, Any]:
                         if k != "error" and _is_number(v)})
         artifacts.update(dict(reply.get("artifacts") or {}))
     return {"metrics": metrics, "artifacts": artifacts}
+
+
+def _stage_timeout(raw: Mapping[str, Any]) -> float | None:
+    """The folder's ``evaluator.timeout`` (seconds per evaluator call), or None.
+
+    Raises:
+        ValueError: It is not a positive number.
+    """
+    section = raw.get("evaluator")
+    value = section.get("timeout") if isinstance(section, dict) else None
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"evaluator.timeout must be a positive number of seconds, got "
+                         f"{value!r}")
+    return float(value)
 
 
 def _cascade(raw: Mapping[str, Any], functions: frozenset[str]) -> Cascade | None:
