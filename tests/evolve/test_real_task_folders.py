@@ -14,6 +14,7 @@ it (with the folders' packages).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,10 @@ def runner() -> Any:
 
 
 def native_metrics(folder: Path, program: str, function: str = "evaluate",
-                   tmp: Path | None = None) -> dict[str, Any]:
+                   tmp: Path | None = None, site: Path | None = None) -> dict[str, Any]:
     """The metrics of the folder's evaluator run natively (an ``EvaluationResult``'s
     ``metrics``, or the dict it returned)."""
-    out = native(folder, program, function, tmp=tmp)
+    out = native(folder, program, function, tmp=tmp, site=site)
     return out["metrics"] if set(out) == {"metrics", "artifacts"} else out
 
 
@@ -240,3 +241,68 @@ def test_real_cascades_equal_openevolve_itself(name: str, thresholds: list[float
     assert {k: v for k, v in ours.metrics.items() if k != "execution_time"} == \
         {k: float(v) for k, v in theirs.items()
          if k != "execution_time" and isinstance(v, (int, float))}
+
+
+# -- heilbronn_triangle (AlphaEvolve's math problems): the program imported by name ----
+
+SEEDED_POINTS = """rng = np.random.default_rng(3)  # seeded points inside the triangle
+    weights = rng.dirichlet(np.ones(3), n)
+    points = weights @ np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])"""
+
+
+def test_heilbronn_triangle_scores_a_changed_program_as_natively(runner: Any,
+                                                                 tmp_path: Path) -> None:
+    folder = OPENEVOLVE / "alphaevolve_math_problems" / "heilbronn_triangle"
+    problem = FolderProblem(folder)
+    initial = problem.evaluate(problem.initial_program, runner=runner)
+    # the initial program puts every point at the origin: every triangle is empty
+    assert (initial.error, initial.score) == (None, 0.0)
+    assert native_metrics(folder, problem.initial_program, tmp=tmp_path)["combined_score"] \
+        == 0.0
+    assert "points = np.zeros((n, 2))" in problem.initial_program
+    changed = problem.initial_program.replace("points = np.zeros((n, 2))", SEEDED_POINTS)
+    after = problem.evaluate(changed, runner=runner)
+    expected = native_metrics(folder, changed, tmp=tmp_path)
+    assert after.error is None, after.error
+    assert after.score == expected["combined_score"] > 0
+    assert after.metrics["min_area_normalized"] == expected["min_area_normalized"]
+
+
+# -- cloudcast (the ADRS paper): networkx < 3.3 (Edmonds), in a site of its own -------
+
+CLOUDCAST_SITE = Path(__file__).resolve().parents[2] / ".venv" / "sites" / "adrs-cloudcast"
+CLOUDCAST_SITE_INSTALL = (f"python -m pip install --target {CLOUDCAST_SITE} "
+                          "'networkx==3.2.1' graphviz colorama")
+
+
+@pytest.mark.skipif(not (CLOUDCAST_SITE / "networkx").is_dir(),
+                    reason=f"the cloudcast folder's packages are not installed "
+                           f"({CLOUDCAST_SITE_INSTALL}; .ci/run does)")
+def test_cloudcast_folder_scores_as_natively_with_its_own_networkx(runner: Any,
+                                                                   tmp_path: Path) -> None:
+    folder = ADRS / "cloudcast"
+    problem = FolderProblem(folder, site=[CLOUDCAST_SITE])
+    copy = tmp_path / "cloudcast"  # the evaluator writes paths/ and evals/ into its folder
+    shutil.copytree(folder, copy)
+    cheapest = 'path = nx.dijkstra_path(h, src, dst, weight="cost")'
+    assert cheapest in problem.initial_program
+    direct = problem.initial_program.replace(  # the direct link wherever there is one
+        cheapest, f"path = [src, dst] if h.has_edge(src, dst) else nx.{cheapest[7:]}")
+    # the offline mutator's first proposal breaks the topology: it fails, as natively
+    broken = OfflineMutator().mutate(problem.initial_program, [], 1).program
+    scores = []
+    for program in (problem.initial_program, direct, broken):
+        expected = native_metrics(copy, program, tmp=tmp_path, site=CLOUDCAST_SITE)
+        ours = problem.evaluate(program, runner=runner)
+        assert ours.error == expected.get("error")
+        assert ours.metrics == {k: float(v) for k, v in expected.items() if k != "error"}
+        scores.append(ours.score)
+    assert scores[0] == pytest.approx(0.000955237, rel=1e-6)
+    assert scores[1] != scores[0] and scores[1] > 0
+    assert scores[2] == 0.0
+    assert not (folder / "paths").exists()  # the jail wrote into its own tmp only
+    # without the site, the folder's packages are missing (graphviz), or networkx is the
+    # installed one (3.3 and later have no Edmonds): it fails on its imports, saying which
+    plain = FolderProblem(folder).evaluate(problem.initial_program, runner=runner)
+    assert plain.error.startswith("importing the evaluator raised ")
+    assert "graphviz" in plain.error or "Edmonds" in plain.error

@@ -54,16 +54,19 @@ print("NATIVE" + json.dumps(out, default=str))
 
 
 def native(folder: Path, program: str, function: str = "evaluate",
-           evaluator: str = "evaluator.py", tmp: Path | None = None) -> Any:
+           evaluator: str = "evaluator.py", tmp: Path | None = None,
+           site: Path | None = None) -> Any:
     """The folder's evaluator run natively on ``program`` (written to a file of its own),
-    in a subprocess whose working directory is the folder."""
+    in a subprocess whose working directory is the folder (with ``site`` on its
+    ``PYTHONPATH``: the folder's own package versions)."""
     where = Path(tmp or folder.parent) / f"native_{os.getpid()}_{abs(hash(program))}"
     where.mkdir(exist_ok=True)
     path = where / "candidate_program.py"
     path.write_text(program)
+    env = {**os.environ, "PYTHONPATH": str(site)} if site is not None else None
     done = subprocess.run([sys.executable, "-c", NATIVE, str(folder),
                            str(folder / evaluator), str(path), function, compat.PATH],
-                          capture_output=True, text=True, timeout=300, check=True)
+                          capture_output=True, text=True, timeout=300, check=True, env=env)
     line = next(x for x in done.stdout.splitlines() if x.startswith("NATIVE"))
     return json.loads(line[len("NATIVE"):])
 
@@ -407,6 +410,71 @@ def test_real_folders_score_as_natively(relative: str, score: float, runner: Any
     assert changed is not None and changed != problem.initial_program
     assert problem.evaluate(changed, runner=runner).score \
         == native(folder, changed, tmp=tmp_path)["combined_score"]
+
+
+# -- a folder's own package versions (--site) ----------------------------------------
+
+SITE_EVALUATOR = """
+import networkx  # preloaded by the zygote, unless the site holds its own
+import onlyhere
+
+def evaluate(program_path):
+    namespace = {}
+    exec(open(program_path).read(), namespace)
+    try:
+        open(onlyhere.__file__, "a").write("# changed")
+        wrote = 1.0
+    except OSError:
+        wrote = 0.0
+    return {"combined_score": namespace["value"]() + onlyhere.BONUS,
+            "site_networkx": float(networkx.__version__ == "0.site"), "wrote_site": wrote}
+"""
+
+
+def test_site_packages_come_first_and_read_only(root: Path, runner: Any,
+                                                tmp_path: Path) -> None:
+    site = root / "site"
+    (site / "networkx").mkdir(parents=True)
+    (site / "networkx" / "__init__.py").write_text('__version__ = "0.site"\n')
+    (site / "onlyhere.py").write_text("BONUS = 10.0\n")
+    before = {p.name: p.read_text() for p in site.rglob("*.py")}
+    folder = write_folder(root, "with_site", {"evaluator.py": SITE_EVALUATOR,
+                                              "initial_program.py": VALUE_PROGRAM.format(1)})
+    with pytest.raises(NotADirectoryError, match="--site .*nosuch: no such folder"):
+        FolderProblem(folder, site=[root / "nosuch"])
+    problem = FolderProblem(folder, site=[site])
+    assert problem.jail_task("train").preload == ()  # networkx: the site's, per process
+    result = problem.evaluate(VALUE_PROGRAM.format(2), runner=runner)
+    assert (result.error, result.score, result.metrics["site_networkx"],
+            result.metrics["wrote_site"]) == (None, 12.0, 1.0, 0.0)
+    assert {p.name: p.read_text() for p in site.rglob("*.py")} == before
+    copy = tmp_path / "site_copy"  # natively the site is writable: a copy of it
+    shutil.copytree(site, copy)
+    expected = native(folder, VALUE_PROGRAM.format(2), tmp=tmp_path, site=copy)
+    assert (expected["combined_score"], expected["site_networkx"]) == (12.0, 1.0)
+    # without the site the installed networkx is found, and onlyhere is missing
+    plain = FolderProblem(folder).evaluate(VALUE_PROGRAM.format(2), runner=runner)
+    assert plain.error == "importing the evaluator raised ModuleNotFoundError: No module " \
+        "named 'onlyhere' (line 3)"
+
+
+def test_adrs_run_takes_site_folders(root: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    site = root / "run_site"
+    site.mkdir()
+    (site / "onlyhere.py").write_text("BONUS = 10.0\n")
+    folder = write_folder(root, "run_with_site", {
+        "evaluator.py": SITE_EVALUATOR, "initial_program.py": VALUE_PROGRAM.format(1)})
+    base = ["run", str(folder), "--budget", "2", "--workers", "1", "--json"]
+    # the workers rebuild the folder's problem, site included
+    assert main([*base, "--out", str(tmp_path / "a"), "--site", str(site)]) == 0
+    assert json.loads(capsys.readouterr().out)["initial_train"] == 11.0
+    assert main([*base, "--out", str(tmp_path / "b"), "--site", str(root / "nosuch")]) == 2
+    assert json.loads(capsys.readouterr().out) == {
+        "error": f"--site {root / 'nosuch'}: no such folder"}
+    assert main(["run", "toy", "--site", str(site), "--json"]) == 2
+    assert json.loads(capsys.readouterr().out) == {
+        "error": "--site applies to task folders, not to built-in problems"}
 
 
 # -- 7. markers, explicit files, config keys and their warnings ---------------------

@@ -58,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pass-env", action="append", default=[], metavar="NAME",
                         help="give a task folder's evaluator this environment variable "
                              "(repeatable; none is given by default)")
+    parser.add_argument("--site", action="append", default=[], metavar="DIR",
+                        help="packages a task folder needs in other versions than the "
+                             "installed ones (pip install --target DIR ...): first on its "
+                             "evaluator's path, read-only (repeatable)")
     parser.add_argument("--serve", action="store_true",
                         help="serve the run's live report beside it (see 'adrs serve')")
     parser.add_argument("--port", type=int, default=8765,
@@ -240,7 +244,8 @@ def _resolve(args: argparse.Namespace, options: dict[str, Any]
     target = args.target
     folder_flags = [flag for flag, value in (("--initial", args.initial),
                                              ("--evaluator", args.evaluator),
-                                             ("--pass-env", args.pass_env)) if value]
+                                             ("--pass-env", args.pass_env),
+                                             ("--site", args.site)) if value]
     if target in problem_names():
         if folder_flags:
             raise ValueError(f"{folder_flags[0]} applies to task folders, not to built-in "
@@ -265,6 +270,8 @@ def _resolve(args: argparse.Namespace, options: dict[str, Any]
                 folder_options[key] = str(Path(getattr(args, key)).resolve())
         if args.pass_env:
             folder_options["pass_env"] = list(args.pass_env)  # names only, never values
+        if args.site:
+            folder_options["site"] = [str(Path(site).resolve()) for site in args.site]
         problem = FolderProblem(**folder_options)
         base, ignored = problem.run_config()
         where = problem.config_path.name

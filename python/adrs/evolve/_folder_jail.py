@@ -15,7 +15,8 @@ The process is laid out as the folder's own frameworks lay it out:
 - the working directory is ``/tmp/folder``, whose entries are links to the folder's
   own (visible read-only at its real path): relative data paths resolve as in the
   folder, and files an evaluator writes there stay in the private ``/tmp``;
-- the folder is first on ``sys.path`` (evaluators import their helpers), and
+- the folder is first on ``sys.path`` (evaluators import their helpers), then the
+  folders of packages given with ``--site``, and
   :mod:`adrs.evolve.compat` last (``from openevolve.evaluation_result import ...``).
 
 What the evaluator returns is sent back as plain data (numbers and text); the judge
@@ -74,8 +75,11 @@ class FolderHandler(Handler):
         _enter_folder_view(str(shared["folder"]), os.path.join(tmp, WORK_DIR))
         evaluator = str(shared["evaluator"])
         folder = os.path.dirname(evaluator)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)  # evaluators import their helpers
+        # the folder's helpers first, then its own package versions (--site), then the
+        # installed packages
+        for entry in reversed([folder, *shared.get("site", ())]):
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
         compat = str(shared["compat"])
         if compat not in sys.path:
             sys.path.append(compat)  # after everything: an installed OpenEvolve wins

@@ -114,17 +114,22 @@ class FolderProblem(Problem):
             ``config.yaml``).
         pass_env: Names of environment variables the evaluator gets (an LLM-judged
             evaluator's key); none passes unless named here.
+        site: Folders of packages the folder needs in versions other than the installed
+            ones (``pip install --target DIR -r requirements.txt``): visible read-only in
+            the jail, and on its ``sys.path`` after the folder, before the installed
+            packages.
 
     Raises:
         FileNotFoundError: The folder, its evaluator, its initial program or a named
             file is missing.
         ValueError: Several candidate initial programs, an unreadable config, a
             variable of ``pass_env`` that is not set.
+        NotADirectoryError: A ``site`` is no folder.
     """
 
     def __init__(self, path: str | Path, initial: str | Path | None = None,
                  evaluator: str | Path | None = None, config: str | Path | None = None,
-                 pass_env: Sequence[str] = ()) -> None:
+                 pass_env: Sequence[str] = (), site: Sequence[str | Path] = ()) -> None:
         self.folder = Path(path).resolve()
         if not self.folder.is_dir():
             raise FileNotFoundError(f"no such folder: {self.folder}")
@@ -141,6 +146,10 @@ class FolderProblem(Problem):
                                           self.evaluator_path)
         self._initial = self.program_path.read_text()
         self.pass_env = tuple(pass_env)
+        self.site = tuple(str(Path(folder).resolve()) for folder in site)
+        for folder in self.site:
+            if not Path(folder).is_dir():
+                raise NotADirectoryError(f"--site {folder}: no such folder")
         missing = [name for name in self.pass_env if name not in os.environ]
         if missing:
             raise ValueError(f"--pass-env {missing[0]}: {missing[0]} is not set")
@@ -190,12 +199,15 @@ class FolderProblem(Problem):
             from adrs.evolve import compat
 
             shared = {"folder": str(self.folder), "evaluator": str(self.evaluator_path),
-                      "program_name": self.program_path.name, "compat": compat.PATH}
-            paths = {str(self.folder), str(self.evaluator_path.parent)}
+                      "program_name": self.program_path.name, "compat": compat.PATH,
+                      "site": list(self.site)}
+            paths = {str(self.folder), str(self.evaluator_path.parent), *self.site}
             env = {name: os.environ[name] for name in self.pass_env if name in os.environ}
             self._task = JailTask("adrs.evolve._folder_jail:FolderHandler",
-                                  f"folder:{self.folder}", shared, paths=tuple(sorted(paths)),
-                                  preload=preloadable(self.evaluator_path), env=env)
+                                  f"folder:{self.folder}:{':'.join(self.site)}", shared,
+                                  paths=tuple(sorted(paths)),
+                                  preload=preloadable(self.evaluator_path, self.site),
+                                  env=env)
         return self._task
 
     def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
@@ -360,10 +372,11 @@ def _defined_names(path: Path) -> frozenset[str]:
     return frozenset(names)
 
 
-def preloadable(evaluator: Path) -> tuple[str, ...]:
+def preloadable(evaluator: Path, site: Sequence[str] = ()) -> tuple[str, ...]:
     """The modules of :data:`FORK_SAFE_LIBRARIES` that ``evaluator`` imports (anywhere in
     its source) and that are installed: the folder's zygote imports them before forking.
-    Nothing of the evaluator itself runs there."""
+    Nothing of the evaluator itself runs there. A library that a ``site`` folder holds
+    is left to the candidate's process, which finds the site's version first."""
     try:
         tree = ast.parse(evaluator.read_text(errors="replace"))
     except SyntaxError:
@@ -375,8 +388,11 @@ def preloadable(evaluator: Path) -> tuple[str, ...]:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             names.add(node.module)
     found = []
+    shadowed = {entry.split("-")[0].split(".")[0] for folder in site
+                for entry in os.listdir(folder)}
     for name in sorted(names):
-        if name.split(".")[0] not in FORK_SAFE_LIBRARIES:
+        top = name.split(".")[0]
+        if top not in FORK_SAFE_LIBRARIES or top in shadowed:
             continue
         try:
             if importlib.util.find_spec(name) is not None:
