@@ -469,6 +469,7 @@ def test_adrs_run_takes_site_folders(root: Path, tmp_path: Path,
     # the workers rebuild the folder's problem, site included
     assert main([*base, "--out", str(tmp_path / "a"), "--site", str(site)]) == 0
     assert json.loads(capsys.readouterr().out)["initial_train"] == 11.0
+    assert (site / "onlyhere.py").read_text() == "BONUS = 10.0\n"  # its write failed
     assert main([*base, "--out", str(tmp_path / "b"), "--site", str(root / "nosuch")]) == 2
     assert json.loads(capsys.readouterr().out) == {
         "error": f"--site {root / 'nosuch'}: no such folder"}
