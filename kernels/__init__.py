@@ -13,8 +13,11 @@ num_gpus) -> (phy2log, log2phy, logcnt)`` (the published signature):
 
 And, in NumPy: :func:`validate_placement` (names the first violation of the contract),
 :func:`slot_loads`, :func:`gpu_loads` and :func:`balancedness` (the reference evaluator's
-metric). The NumPy part imports without torch; the implementations need the ``moe``
-extra (``pip install -e .[moe]``) and import torch on first use.
+metric); in Numba, the ADRS Leaderboard's rules (:func:`check_leaderboard_placement`,
+:func:`leaderboard_slot_loads`, :func:`leaderboard_balancedness`: its lenient checks and
+its float32 inference simulation). The NumPy and Numba parts import without torch; the
+implementations need the ``moe`` extra (``pip install -e .[moe]``) and import torch on
+first use.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from ._balance import balancedness, gpu_loads, slot_loads
 from ._validate import InvalidPlacement, Placement, validate_placement
 
 _LAZY = {
+    "check_leaderboard_placement": "_leaderboard",
+    "leaderboard_balancedness": "_leaderboard",
+    "leaderboard_slot_loads": "_leaderboard",
     "check_arguments": "_reference",
     "greedy_pack": "_reference",
     "place_experts": "_reference",
@@ -47,9 +53,12 @@ __all__ = [
     "Placement",
     "balancedness",
     "check_arguments",
+    "check_leaderboard_placement",
     "gpu_loads",
     "greedy_pack",
     "greedy_pack_triton",
+    "leaderboard_balancedness",
+    "leaderboard_slot_loads",
     "place_experts",
     "rebalance_experts_reference",
     "rebalance_experts_triton",
@@ -65,7 +74,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # torch and triton load only when an implementation is asked for
+    # torch and triton load only when an implementation is asked for (numba only when
+    # the leaderboard's rules are)
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:

@@ -226,16 +226,40 @@ def test_suite_names_and_options() -> None:
         get_problem("spot@nope")
 
 
-def test_unavailable_problems_say_so(capsys) -> None:
-    status = main(["eval", "eplb", "x.py", "--format", "leaderboard", "--json"])
+def test_unavailable_problems_say_so(monkeypatch, capsys) -> None:
+    entry = leaderboard.LeaderboardProblem("someday", "someday@leaderboard", "function",
+                                           "its workload is not public")
+    monkeypatch.setitem(leaderboard.PROBLEMS, "someday", entry)
+    status = main(["eval", "someday", "x.py", "--format", "leaderboard", "--json"])
     assert status == 2
-    error = json.loads(capsys.readouterr().out)["error"]
-    assert error.startswith("eplb: not available in this build")
+    assert json.loads(capsys.readouterr().out)["error"] == (
+        "someday: not available in this build (its workload is not public)")
+
+
+def test_eplb_without_its_history_says_where_to_put_it(tmp_path: Path, monkeypatch,
+                                                      capsys) -> None:
+    pytest.importorskip("torch", reason="the eplb problem needs the moe extra")
+    monkeypatch.delenv("ADRS_DATA_DIR", raising=False)
+    path = tmp_path / "solution.py"
+    path.write_text("x = 1\n")
+    status = main(["eval", "eplb", str(path), "--format", "leaderboard", "--json"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert status == 2 and len(out) == 1
+    assert json.loads(out[0])["error"] == (
+        "eplb@leaderboard scores the leaderboard's recorded loads: put expert-load.json in "
+        "the folder given by --data (or $ADRS_DATA_DIR); get it with: adrs data fetch eplb")
+    status = main(["eval", "eplb", str(path), "--format", "leaderboard", "--data",
+                   str(tmp_path), "--json"])
+    assert status == 2
+    assert json.loads(capsys.readouterr().out)["error"] == (
+        f"no load history at {tmp_path / 'expert-load.json'} (get it with: adrs data fetch "
+        "eplb)")
 
 
 def test_leaderboard_command_table(tmp_path: Path, board: Path, shared_dir: Path,
                                    capsys) -> None:
-    # a small checkout: two published multi-region pairs, plus a problem this build lacks
+    # a small checkout: two published multi-region pairs, plus eplb, whose history the
+    # workloads folder lacks
     root = tmp_path / "board"
     for name in ("baseline", "gepa"):
         for part in ("solutions", "results"):
@@ -258,7 +282,10 @@ def test_leaderboard_command_table(tmp_path: Path, board: Path, shared_dir: Path
         assert row["difference"] == 0.0
     sota = rows[("cant_be_late_multi", "multi_uniform_progress")]
     assert sota["kind"] == "adrs baseline" and sota["score"] == 69.43
-    assert data["not_available"][0].startswith("eplb: not available in this build")
+    history = shared_dir / "data" / "expert-load.json"
+    note = (f"eplb: not available here (no load history at {history} (get it with: adrs data "
+            "fetch eplb))")
+    assert data["not_available"] == [note]
     assert "<td>gepa</td>" in page.read_text()
 
 
@@ -286,3 +313,32 @@ def test_leaderboard_command_runs_and_errors(tmp_path: Path, board: Path, shared
     assert status == 2
     assert json.loads(capsys.readouterr().out)["error"] == (
         f"{tmp_path} is no leaderboard checkout (it has no solutions/)")
+
+
+def test_leaderboard_command_scores_eplb(tmp_path: Path, board: Path, capsys) -> None:
+    pytest.importorskip("torch", reason="the eplb problem needs the moe extra")
+    from tests.problems import eplb_history
+
+    # two eplb solutions and the synthetic history the goldens were measured on
+    root = tmp_path / "board"
+    for name in ("openevolve", "shinkaevolve"):
+        shutil.copytree(board / "solutions" / "eplb" / name, root / "solutions" / "eplb" / name)
+    shutil.copytree(board / "problems" / "eplb", root / "problems" / "eplb")
+    data = tmp_path / "data"
+    data.mkdir()
+    eplb_history.write_history(data / "expert-load.json")
+    status = main(["leaderboard", str(root), "--workloads", str(data), "--no-baselines",
+                   "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert status == 0 and out["not_available"] == []
+    rows = {r["solution"]: r for r in out["rows"]}
+    assert sorted(rows) == ["openevolve", "shinkaevolve"]
+    for name, row in rows.items():
+        assert row["error"] is None and row["published"] is None
+        gpu = row["metrics"]["balancedness_score_gpu"]
+        assert gpu == pytest.approx(eplb_history.LEADERBOARD_GOLDENS[name][0],
+                                    rel=eplb_history.GOLDEN_RELATIVE)
+        seconds = row["metrics"]["times_algorithm"]
+        penalty = min(seconds * 20, 20.0) if seconds > 0.01 else 0.0
+        assert row["score"] == pytest.approx(90 * gpu + min(0.002 / seconds, 2) * 5 - penalty,
+                                             rel=1e-12)

@@ -196,8 +196,8 @@ def test_cli_evaluates_a_program_file(history, tmp_path, capsys):
     assert status == 2
     assert capsys.readouterr().err.strip() == (
         "adrs eval: error: problem 'eplb' takes no option --fidelity; its options: data, "
-        "num_replicas, num_groups, num_nodes, num_gpus, interval, call_timeout, threads, "
-        "check_groups, load_timeout, timing_budget_s, timing_repeats")
+        "suite, validation, num_replicas, num_groups, num_nodes, num_gpus, interval, "
+        "call_timeout, threads, check_groups, load_timeout, timing_budget_s, timing_repeats")
 
 
 def test_missing_history_is_named(tmp_path):

@@ -21,7 +21,8 @@ _RAW_METRICS = ("avg_cost", "score_exact", "deadline_missed", "makespan_sum", "m
                 "hit_rate", "balancedness", "runtime", "transfer_time", "cost",
                 "total_cost", "total_transfer_time",  # cloudcast
                 "avg_kvpr", "success_rate",  # prism
-                "avg_hit_rate", "normalized_hit_score", "avg_runtime")  # llm-sql
+                "avg_hit_rate", "normalized_hit_score", "avg_runtime",  # llm-sql
+                "balancedness_score_gpu", "times_algorithm")  # eplb
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +75,10 @@ def run(args: argparse.Namespace) -> Output:
                     notes.append(reason)
                 continue
             problem = _problem(problems, entry, args)
+            if isinstance(problem, str):  # its workload is missing here
+                if problem not in notes:
+                    notes.append(problem)
+                continue
             _say(progress, f"[{k}/{len(pairs)}] {folder}/{name} ...")
             result = leaderboard.evaluate_solution(problem, entry, path, "train", runner)
             published = leaderboard.published_results(root, folder, name)
@@ -83,6 +88,10 @@ def run(args: argparse.Namespace) -> Output:
                                   if (not wanted or f in wanted) and f in leaderboard.PROBLEMS
                                   and leaderboard.PROBLEMS[f].available()}):
                 problem = _problem(problems, leaderboard.PROBLEMS[folder], args)
+                if isinstance(problem, str):
+                    if problem not in notes:
+                        notes.append(problem)
+                    continue
                 for baseline in problem.baselines:
                     _say(progress, f"baseline {folder}/{baseline} ...")
                     result = problem.evaluate_baseline(baseline, "train", runner)
@@ -106,6 +115,9 @@ def _say(stream: Any, line: str) -> None:
 
 
 def _problem(cache: dict[str, Any], entry: Any, args: argparse.Namespace) -> Any:
+    """The problem that scores ``entry``, built once with ``--workloads``; or, when it
+    cannot be built (its workload is not there: eplb's ``expert-load.json``), one line
+    saying why, so that the other problems are still scored."""
     from adrs.problems import get_problem
 
     if entry.folder not in cache:
@@ -113,9 +125,14 @@ def _problem(cache: dict[str, Any], entry: Any, args: argparse.Namespace) -> Any
         if args.workloads:
             options["data"] = args.workloads
         try:
-            problem = get_problem(entry.problem, **options)
-        except TypeError:  # a problem without a data option
-            problem = get_problem(entry.problem)
+            try:
+                problem = get_problem(entry.problem, **options)
+            except TypeError:  # a problem without a data option
+                problem = get_problem(entry.problem)
+        except (ValueError, FileNotFoundError) as exc:
+            cache[entry.folder] = (f"{entry.folder}: not available here "
+                                   f"({' '.join(str(exc).split())})")
+            return cache[entry.folder]
         problem.warm_jails = False
         cache[entry.folder] = problem
     return cache[entry.folder]
@@ -154,6 +171,8 @@ def _run_row(run_dir: Path, problems: dict[str, Any], args: argparse.Namespace,
     if reason is not None:
         return _row(entry.folder, label, "adrs run", EvalResult(0.0, error=reason), None)
     problem = _problem(problems, entry, args)
+    if isinstance(problem, str):
+        return _row(entry.folder, label, "adrs run", EvalResult(0.0, error=problem), None)
     result = problem.evaluate(program, "train", runner, filename="best_program.py")
     return _row(entry.folder, label, "adrs run", result, None)
 

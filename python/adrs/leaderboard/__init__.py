@@ -78,9 +78,7 @@ PROBLEMS: dict[str, LeaderboardProblem] = {entry.folder: entry for entry in (
     LeaderboardProblem("prism", "prism@leaderboard", "function"),
     LeaderboardProblem("txn_scheduling", "txn@leaderboard", "adapter"),
     LeaderboardProblem("llm_sql", "llm-sql@leaderboard", "solution"),
-    LeaderboardProblem("eplb", "eplb@leaderboard", "function",
-                       "its evaluator reads the recorded expert-load.json, a HuggingFace "
-                       "download absent here; its score also adds the algorithm's wall time"),
+    LeaderboardProblem("eplb", "eplb@leaderboard", "function"),
 )}
 
 

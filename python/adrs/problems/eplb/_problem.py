@@ -11,6 +11,14 @@ only the candidate's call is timed (the reference's clock also ran its own Pytho
 simulator, about 0.44 s a window), after one untimed warm-up call; the candidate runs in its own process and receives
 window ``i`` only after returning its placement for window ``i - 1``; per-GPU balancedness
 is reported too.
+
+``eplb@leaderboard`` (``suite="leaderboard"``) is the ADRS Leaderboard's variant: its windows
+(every window of the recorded ``expert-load.json``, which it needs), its checks (lenient
+unless ``validation="strict"``), its float32 inference simulation
+(:mod:`adrs.kernels._leaderboard`) and its 0-100 score,
+``90 * balancedness_gpu + min(0.002 / t, 2) * 5 - (min(20 t, 20) if t > 0.01 else 0)`` with
+``t`` the mean seconds of a call (here: CPU seconds measured by the judge, each window's
+fastest of the fresh processes).
 """
 
 from __future__ import annotations
@@ -34,6 +42,11 @@ _PROGRAMS = "adrs.problems.eplb.programs"  # the bundled candidate programs
 
 INSTALL_HINT = "pip install -e .[moe] (install torch==2.13.0 first for the CPU build)"
 SPEED_NUMERATOR = 0.02  # the reference's speed_score = 0.02 / avg_time
+SUITES = ("default", "leaderboard")
+VALIDATIONS = ("strict", "leaderboard")
+LEADERBOARD_NO_DATA = (
+    "eplb@leaderboard scores the leaderboard's recorded loads: put expert-load.json in the "
+    f"folder given by --data (or ${workloads.DATA_ENV_VAR}); get it with: adrs data fetch eplb")
 
 _BASELINES = (
     ("published", "the published algorithm (DeepSeek EPLB) in plain PyTorch: the seed program"),
@@ -54,6 +67,21 @@ class MissingDependency(ValueError):
     """An optional dependency is not installed (a ValueError so the CLI prints one line)."""
 
 
+def leaderboard_score(balancedness_gpu: float, mean_seconds: float
+                      ) -> tuple[float, float, float]:
+    """The ADRS Leaderboard's eplb score: ``(score, speed_score, slow_penalty)``.
+
+    ``score = 90 * balancedness_gpu + speed_score - slow_penalty``;
+    ``speed_score = min(0.002 / t, 2) * 5`` (10 points at 1 ms or faster; 10 when t is 0);
+    ``slow_penalty = min(20 t, 20)`` when t exceeds 10 ms, else 0.
+
+    Args:
+        balancedness_gpu: Mean per-GPU balancedness over the window pairs.
+        mean_seconds: Mean seconds of one ``rebalance_experts`` call.
+    """
+    speed = min(0.002 / mean_seconds if mean_seconds > 0 else 2.0, 2.0) * 5
+    penalty = min(mean_seconds * 20, 20.0) if mean_seconds > 0.01 else 0.0
+    return balancedness_gpu * 90 + speed - penalty, speed, penalty
 
 
 class ExpertPlacementProblem(Problem):
@@ -61,7 +89,17 @@ class ExpertPlacementProblem(Problem):
 
     Args:
         data: The recorded load history (``expert-load.json``) or a folder holding it; None
-            means ``$ADRS_DATA_DIR`` if it holds one, else synthetic loads.
+            means ``$ADRS_DATA_DIR`` if it holds one, else synthetic loads (not for the
+            leaderboard suite, which needs the recorded file).
+        suite: ``default`` (the reference's windows split in time, its score
+            ``(balancedness + 0.02 / median seconds) / 2``) or ``leaderboard`` (the ADRS
+            Leaderboard's variant, ``eplb@leaderboard``: every split is every window of the
+            file but ``quick``, its first three; the leaderboard's float32 simulation and
+            its 0-100 score; see the module docstring).
+        validation: ``strict`` (the default suite's: :func:`adrs.kernels.validate_placement`)
+            or ``leaderboard`` (only the leaderboard's checks:
+            :func:`adrs.kernels.check_leaderboard_placement`); None: ``leaderboard`` on the
+            leaderboard suite, else ``strict``.
         num_replicas: Physical expert slots per layer (the reference: 288).
         num_groups: Expert groups (8).
         num_nodes: Nodes (4).
@@ -79,7 +117,9 @@ class ExpertPlacementProblem(Problem):
 
     Raises:
         MissingDependency: torch is not installed.
-        ValueError: A shape argument the published algorithm rejects.
+        ValueError: A shape argument the published algorithm rejects, an unknown suite or
+            validation, or lenient validation on the default suite.
+        FileNotFoundError: ``data`` holds no history, or the leaderboard suite found none.
     """
 
     name = "eplb"
@@ -87,13 +127,24 @@ class ExpertPlacementProblem(Problem):
     summary_metrics = ("balancedness", "balancedness_gpu", "median_seconds")
     failure_score = 0.0  # the reference's score for a failed candidate
 
-    def __init__(self, data: str | os.PathLike[str] | None = None, num_replicas: int = 288,
+    def __init__(self, data: str | os.PathLike[str] | None = None, suite: str = "default",
+                 validation: str | None = None, num_replicas: int = 288,
                  num_groups: int = 8, num_nodes: int = 4, num_gpus: int = 32,
                  interval: int = 100, call_timeout: float = 60.0, threads: int | None = 1,
                  check_groups: bool = False, load_timeout: float = 120.0,
                  timing_budget_s: float = 0.5, timing_repeats: int = 5) -> None:
         if importlib.util.find_spec("torch") is None:
             raise MissingDependency(f"the eplb problem needs torch: {INSTALL_HINT}")
+        if suite not in SUITES:
+            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        if validation is None:
+            validation = "leaderboard" if suite == "leaderboard" else "strict"
+        if validation not in VALIDATIONS:
+            raise ValueError(f"unknown validation {validation!r}; expected one of "
+                             f"{', '.join(VALIDATIONS)}")
+        if validation == "leaderboard" and suite != "leaderboard":
+            raise ValueError("validation=leaderboard belongs to the leaderboard suite (its "
+                             "score); use eplb@leaderboard")
         for label, value in (("num_replicas", num_replicas), ("num_groups", num_groups),
                              ("num_nodes", num_nodes), ("num_gpus", num_gpus),
                              ("interval", interval)):
@@ -116,7 +167,13 @@ class ExpertPlacementProblem(Problem):
         self.timing_repeats = int(timing_repeats)
         self.threads = threads
         self.check_groups = bool(check_groups)
+        self.suite, self.validation = suite, validation
         self.source = workloads.resolve_source(data)
+        if suite == "leaderboard":
+            if self.source.path is None:
+                raise FileNotFoundError(LEADERBOARD_NO_DATA)
+            self.summary_metrics = ("balancedness_score_gpu", "times_algorithm",
+                                    "speed_score")
         self._recorded: dict[str, np.ndarray] = {}
         self._workloads: dict[str, workloads.Workload] = {}
 
@@ -124,7 +181,14 @@ class ExpertPlacementProblem(Problem):
 
     @property
     def description(self) -> str:  # type: ignore[override]
-        return package_text("adrs.problems.eplb", "description.md")
+        text = package_text("adrs.problems.eplb", "description.md")
+        if self.suite != "leaderboard":
+            return text
+        # the leaderboard's scoring (and checks) in place of the default paragraph
+        head, _, rest = text.partition("\nScoring:")
+        _, _, tail = rest.partition("\n\n")
+        scoring = package_text("adrs.problems.eplb", "scoring_leaderboard.md").strip()
+        return f"{head}\n{scoring}\n\n{tail}"
 
     @property
     def initial_program(self) -> str:
@@ -165,13 +229,16 @@ class ExpertPlacementProblem(Problem):
                                     failed.output)
             runs.append(run)
             timed += sum(run[2])
-        worst = min(runs, key=lambda run: float(np.mean(run[0])))
+        # the balancedness that scores: per slot by default, per GPU on the leaderboard
+        scored = 1 if self.suite == "leaderboard" else 0
+        worst = min(runs, key=lambda run: float(np.mean(run[scored])))
         # a window's time: its fastest repetition (the noise of a busy machine only ever
         # adds time); the speed term then takes the median over the windows
         per_window = np.min(np.array([run[2] for run in runs]), axis=0)
         wall = np.min(np.array([run[3] for run in runs]), axis=0)
-        return self._result(workload, worst[0], worst[1], per_window.tolist(), wall.tolist(),
-                            started, len(runs))
+        result = self._leaderboard_result if self.suite == "leaderboard" else self._result
+        return result(workload, worst[0], worst[1], per_window.tolist(), wall.tolist(),
+                      started, len(runs))
 
     def _run_once(self, runner: Runner, workload: workloads.Workload, program: str,
                   filename: str) -> tuple[list[float], list[float], list[float], list[float]]:
@@ -182,6 +249,7 @@ class ExpertPlacementProblem(Problem):
             _Failed: The candidate failed or placed wrongly; the message says where.
         """
         args = [self.num_replicas, self.num_groups, self.num_nodes, self.num_gpus]
+        lenient = self.validation == "leaderboard"
         windows = workload.windows
         slot_scores, gpu_scores, seconds, wall_seconds = [], [], [], []
         loaded = False
@@ -202,16 +270,9 @@ class ExpertPlacementProblem(Problem):
                     missing = [n for n in ("phy2log", "log2phy", "logcnt") if n not in arrays]
                     if missing:
                         raise InvalidPlacement(f"the placement lacks {', '.join(missing)}")
-                    placement = validate_placement(
-                        arrays["phy2log"], arrays["log2phy"], arrays["logcnt"],
-                        num_experts=windows.shape[2], num_replicas=self.num_replicas,
-                        num_gpus=self.num_gpus, num_layers=windows.shape[1],
-                        num_groups=self.num_groups if self.check_groups else None,
-                        num_nodes=self.num_nodes if self.check_groups else None)
-                    loads = slot_loads(placement.log2phy, placement.logcnt, windows[i + 1],
-                                       self.num_replicas)
-                    slot_scores.append(balancedness(loads))
-                    gpu_scores.append(balancedness(gpu_loads(loads, self.num_gpus)))
+                    slot_score, gpu_score = self._score_pair(arrays, windows[i + 1])
+                    slot_scores.append(slot_score)
+                    gpu_scores.append(gpu_score)
                     seconds.append(float(reply.cpu_s if reply.cpu_s is not None
                                          else reply.wall_s))
                     wall_seconds.append(reply.wall_s)
@@ -220,8 +281,45 @@ class ExpertPlacementProblem(Problem):
             message = str(exc).removeprefix(f"{ENTRY}: ").removeprefix("loading: ")
             raise _Failed(f"{where}{message}", exc.trace, exc.output) from None
         except InvalidPlacement as exc:
-            raise _Failed(f"window {len(seconds)}: invalid placement: {exc}") from None
+            # the leaderboard's refusals keep its own words
+            what = "" if lenient else "invalid placement: "
+            raise _Failed(f"window {len(seconds)}: {what}{exc}") from None
         return slot_scores, gpu_scores, seconds, wall_seconds
+
+    def _score_pair(self, arrays: Mapping[str, np.ndarray], next_window: np.ndarray
+                    ) -> tuple[float, float]:
+        """Slot and GPU balancedness of a placement on the next window's loads, by the
+        suite's rules.
+
+        Raises:
+            InvalidPlacement: The validation refuses the placement.
+        """
+        # the leaderboard's rules are Numba code, for the judge only: imported here, not
+        # with this module (the jail imports this package, and needs none of it)
+        from adrs.kernels import (
+            check_leaderboard_placement,
+            leaderboard_balancedness,
+            leaderboard_slot_loads,
+        )
+
+        phy2log, log2phy, logcnt = arrays["phy2log"], arrays["log2phy"], arrays["logcnt"]
+        if self.validation == "leaderboard":
+            log2phy, counts = check_leaderboard_placement(phy2log, log2phy, logcnt,
+                                                          next_window, self.num_replicas)
+        else:
+            placement = validate_placement(
+                phy2log, log2phy, logcnt, num_experts=next_window.shape[1],
+                num_replicas=self.num_replicas, num_gpus=self.num_gpus,
+                num_layers=next_window.shape[0],
+                num_groups=self.num_groups if self.check_groups else None,
+                num_nodes=self.num_nodes if self.check_groups else None)
+            log2phy, counts = placement.log2phy, placement.logcnt
+        if self.suite == "leaderboard":
+            loads = leaderboard_slot_loads(log2phy, counts, next_window, self.num_replicas)
+            gpu_score, slot_score = leaderboard_balancedness(loads, self.num_gpus)
+            return slot_score, gpu_score
+        loads = slot_loads(log2phy, counts, next_window, self.num_replicas)
+        return balancedness(loads), balancedness(gpu_loads(loads, self.num_gpus))
 
     # -- workloads ----------------------------------------------------------------------
 
@@ -238,8 +336,10 @@ class ExpertPlacementProblem(Problem):
                 windows = workloads.synthetic_split(split, self.interval)
             else:
                 if not self._recorded:
-                    self._recorded.update(workloads.recorded_splits(
-                        self._load_recorded(path), path, self.interval))
+                    cut = (workloads.leaderboard_splits if self.suite == "leaderboard"
+                           else workloads.recorded_splits)
+                    self._recorded.update(cut(self._load_recorded(path), path,
+                                              self.interval))
                 windows = self._recorded[split]
             self._check_shape(windows)
             self._workloads[split] = workloads.Workload(split, windows, self.source.label)
@@ -293,6 +393,49 @@ class ExpertPlacementProblem(Problem):
             "call_wall_seconds": wall_seconds,
         }
         return EvalResult(combined, metrics, features, "\n".join(lines), None, details,
+                          time.perf_counter() - started)
+
+    def _leaderboard_result(self, workload: workloads.Workload, slot_scores: list[float],
+                            gpu_scores: list[float], seconds: list[float],
+                            wall_seconds: list[float], started: float,
+                            repeats: int = 1) -> EvalResult:
+        """The leaderboard's figures: its 0-100 score from the mean per-GPU balancedness
+        and the mean call time (the judge's CPU seconds)."""
+        balance_gpu = float(np.mean(gpu_scores))
+        balance = float(np.mean(slot_scores))
+        mean_seconds = float(np.mean(seconds))
+        score, speed, penalty = leaderboard_score(balance_gpu, mean_seconds)
+        metrics = {"balancedness_score_gpu": balance_gpu,
+                   "balancedness_score_expert": balance, "times_algorithm": mean_seconds,
+                   "balancedness_score": balance_gpu * 90, "speed_score": speed,
+                   "slow_penalty": penalty,
+                   "median_seconds": float(np.median(seconds)),
+                   "mean_wall_seconds": float(np.mean(wall_seconds)),
+                   "calls": float(len(seconds) * repeats), "timing_repeats": float(repeats)}
+        features = {"balancedness_gpu": balance_gpu,
+                    "log10_seconds": math.log10(max(mean_seconds, 1e-9))}
+        lines = [
+            (f"score {score:.4f} = 90 * per-GPU balancedness {balance_gpu:.6f} + speed "
+             f"{speed:.4f} (min(0.002 / {mean_seconds:.6f} s, 2) * 5) - slow penalty "
+             f"{penalty:.4f} (20 * seconds when over 10 ms, at most 20), over {len(gpu_scores)} "
+             f"rebalances (the ADRS Leaderboard's formula; its validation: "
+             f"{self.validation}); per-slot balancedness {balance:.6f}."),
+            ("Each placement is fitted on one window of loads and scored on the next; a call's "
+             "time is the CPU time of the candidate's processes, measured outside them (each "
+             f"window's fastest of {repeats} fresh processes), and the mean over the calls "
+             "counts."),
+            "window  balancedness(GPU)  balancedness(slot)  CPU seconds",
+        ]
+        for i, (g, b, t) in enumerate(zip(gpu_scores, slot_scores, seconds)):
+            lines.append(f"{i:>6}  {g:>17.6f}  {b:>18.6f}  {t:>11.5f}")
+        details: dict[str, Any] = {
+            "split": workload.split, "data": workload.source, "path": "jail",
+            "suite": self.suite, "validation": self.validation,
+            "windows": len(workload.windows), "balancedness_gpu": gpu_scores,
+            "balancedness_expert": slot_scores, "call_cpu_seconds": seconds,
+            "call_wall_seconds": wall_seconds,
+        }
+        return EvalResult(score, metrics, features, "\n".join(lines), None, details,
                           time.perf_counter() - started)
 
     def _failed(self, message: str, workload: workloads.Workload, started: float,

@@ -5,6 +5,10 @@ Recorded history (``expert-load.json``, fetched by ``adrs data fetch eplb``): it
 (held out, later in time), ``quick`` the first three windows of ``train``. Without it:
 synthetic loads at production size (58 layers x 256 experts), ``train`` seed 0 and
 ``test`` seed 1, eight windows each, ``quick`` the first three of ``train``.
+
+The leaderboard suite (``eplb@leaderboard``) reads the recorded history only, and scores,
+as the leaderboard does, every window of it: ``train`` and ``test`` are all of them (it
+holds nothing out), ``quick`` the first three.
 """
 
 from __future__ import annotations
@@ -94,3 +98,20 @@ def synthetic_split(split: str, interval: int) -> np.ndarray:
     seed = SYNTHETIC_SEEDS["test" if split == "test" else "train"]
     count = QUICK_WINDOWS if split == "quick" else SYNTHETIC_WINDOWS
     return generate_windows(LoadModel(), count, seed, interval)
+
+
+def leaderboard_splits(windows: np.ndarray, path: Path, interval: int
+                       ) -> dict[str, np.ndarray]:
+    """The leaderboard suite's splits: every window for ``train`` and ``test``, the first
+    three for ``quick``. Fractional loads become float32, the dtype the leaderboard's
+    ``torch.tensor`` gives them.
+
+    Raises:
+        ValueError: Fewer than 2 windows (the leaderboard fits on one, scores on the next).
+    """
+    if len(windows) < 2:
+        raise ValueError(f"{path} holds {len(windows)} window(s) of {interval} records; "
+                         "eplb@leaderboard needs at least 2 (fit on one, score on the next)")
+    if windows.dtype.kind == "f":
+        windows = windows.astype(np.float32)
+    return {"train": windows, "test": windows, "quick": windows[:QUICK_WINDOWS]}
