@@ -86,6 +86,34 @@ def test_submissions_equal_the_reference_evaluator(board: Path, problem, jail,
                                                                 rel=1e-12)
 
 
+# our programs as submissions -> (avg_hit_rate, normalized_hit_score) of the reference
+# evaluator (set up as above) on the solution.py adrs.problems.llm_sql._submission writes
+# around each: `original` keeps the table's order (the 0-point anchor), `column_ggr` is ours
+OUR_PROGRAMS_REFERENCE = {
+    "original": (14.42936812875963, 0.0),
+    "column_ggr": (71.12845188266097, 66.25998022220689),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUR_PROGRAMS_REFERENCE))
+def test_our_programs_score_as_the_reference_evaluator_scores_them(problem, jail,
+                                                                   name: str) -> None:
+    assert set(OUR_PROGRAMS_REFERENCE) <= set(problem.baselines)
+    result = problem.evaluate_baseline(name, "train", jail)
+    assert result.ok, result.error
+    avg_hit, normalized = OUR_PROGRAMS_REFERENCE[name]
+    assert result.metrics["avg_hit_rate"] == pytest.approx(avg_hit, rel=1e-12)
+    assert result.metrics["normalized_hit_score"] == pytest.approx(normalized, abs=1e-9)
+    assert result.score == pytest.approx(
+        0.95 * normalized + 0.05 * result.metrics["runtime_component"], rel=1e-9)
+
+
+def test_a_program_without_reorder_fails_as_a_submission_in_one_line(problem, jail) -> None:
+    result = problem.evaluate("def order(table):\n    return table.rows\n", "train", jail)
+    assert not result.ok
+    assert result.error == "Solution() raised TypeError: the program defines no function 'reorder'"
+
+
 _SHUFFLE_CHARACTERS = """
 import pandas as pd
 class Solution:
@@ -197,6 +225,11 @@ def test_leaderboard_command_scores_llm_sql(tmp_path: Path, board: Path, small_b
     data = json.loads(capsys.readouterr().out)
     assert status == 0
     assert not data["not_available"]
-    (row,) = data["rows"]
+    row, *ours = data["rows"]
     assert (row["problem"], row["solution"], row["published"]) == ("llm_sql", "baseline", None)
     assert row["score"] > 0
+    # our programs, scored as submissions on the same scale: GGR's recursion beats the
+    # table's own order
+    scores = {r["solution"]: r["score"] for r in ours if r["kind"] == "adrs baseline"}
+    assert set(scores) == {"original", "ggr", "column_ggr"}
+    assert scores["column_ggr"] > scores["original"] and scores["ggr"] > scores["original"]

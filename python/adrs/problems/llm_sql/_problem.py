@@ -94,7 +94,8 @@ class LlmSqlProblem(Problem):
         suite: ``default``, or ``leaderboard``: the ADRS Leaderboard's llm_sql, which
             scores leaderboard submissions (``Solution.solve(df)``) with its rules and
             0-100 formula on the tables of ``data`` (a folder holding any of its five
-            CSVs; see :mod:`adrs.problems.llm_sql._leaderboard`).
+            CSVs; see :mod:`adrs.problems.llm_sql._leaderboard`), and our programs
+            (``reorder(table)``) as submissions (:mod:`adrs.problems.llm_sql._submission`).
 
     Raises:
         ValueError: Unknown scorer, cache model or suite, a negative capacity,
@@ -136,6 +137,7 @@ class LlmSqlProblem(Problem):
             raise ValueError(f"timing_repeats must be a positive integer, got {timing_repeats!r}")
         self.timing_repeats = timing_repeats
         self._tasks: dict[str, JailTask] = {}
+        self._submission_dir: str | None = None  # where our programs become submissions
         merges = workloads.parse_merges(col_merge)
         if merges and table is None:
             raise ValueError("col_merge applies to your own table: give table too")
@@ -182,8 +184,6 @@ class LlmSqlProblem(Problem):
 
     @property
     def baselines(self) -> Mapping[str, Baseline]:
-        if self.suite == "leaderboard":  # it scores submissions, not adrs programs
-            return {}
         return {spec.name: Baseline(spec.name, spec.summary,
                                     package_text(_PROGRAMS, f"{spec.name}.py"))
                 for spec in _BASELINES}
@@ -213,8 +213,7 @@ class LlmSqlProblem(Problem):
     def evaluate(self, program: str, split: str = "train", runner: Runner | None = None,
                  filename: str = "candidate.py") -> EvalResult:
         if self.suite == "leaderboard":
-            raise ValueError("llm-sql@leaderboard scores leaderboard submissions: give "
-                             "--format leaderboard and a solution.py")
+            return self._evaluate_as_submission(program, split, runner)
         started = time.perf_counter()
         cases = self.cases(split)
         runner = self.local_runner(runner)
@@ -277,6 +276,26 @@ class LlmSqlProblem(Problem):
         return cells, load_cpu + (reply.cpu_s or 0.0)
 
     # -- the leaderboard suite -------------------------------------------------------------
+
+    def _evaluate_as_submission(self, program: str, split: str,
+                                runner: Runner | None) -> EvalResult:
+        """An adrs program (``reorder(table)``) scored as a leaderboard submission: the
+        ``solution.py`` of :mod:`adrs.problems.llm_sql._submission` around it, run and
+        scored as any submission is. The file lies in a folder of this problem's own, at
+        one path, so that every program shares one jail."""
+        import shutil
+        import tempfile
+        import weakref
+        from pathlib import Path
+
+        from adrs.problems.llm_sql._submission import submission_source
+
+        if self._submission_dir is None:
+            self._submission_dir = tempfile.mkdtemp(prefix="adrs-llm-sql-submission-")
+            weakref.finalize(self, shutil.rmtree, self._submission_dir, True)
+        path = Path(self._submission_dir) / "solution.py"
+        path.write_text(submission_source(program))
+        return self.evaluate_solution_file(path, split, runner, folder=None)
 
     def leaderboard_tables(self) -> list[leaderboard.LeaderboardTable]:
         """The leaderboard tables found in ``data``, read and baselined once."""
