@@ -549,6 +549,11 @@ class Session:
         """What the candidate printed so far (capped)."""
         return _wire.clean_text(self._captured.decode("utf-8", "replace"), _TEXT_LIMIT)
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds every process of this session used so far, measured by the
+        zygote (outside the candidate's processes), threads and reaped children included."""
+        return self.jail.cpu_seconds(self.id)
+
     def load(self, program: str, filename: str, timeout: float, cpu: bool = False) -> Reply:
         self.load_reply = self._exchange({"op": "load", "program": program,
                                           "filename": filename}, None, timeout, "loading",

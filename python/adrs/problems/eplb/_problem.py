@@ -57,6 +57,16 @@ _BASELINES = (
 )
 
 
+def _warm_up_loads(window: np.ndarray) -> np.ndarray:
+    """Loads for the untimed warm-up call: random numbers of ``window``'s shape, type and
+    range, drawn fresh (nothing of the workload)."""
+    rng = np.random.default_rng()
+    high = max(float(window.max()), 1.0)
+    if np.issubdtype(window.dtype, np.integer):
+        return rng.integers(0, int(high) + 1, size=window.shape).astype(window.dtype)
+    return (rng.random(window.shape) * high).astype(window.dtype)
+
+
 class _Failed(Exception):
     def __init__(self, message: str, trace: str = "", output: str = "") -> None:
         super().__init__(message)
@@ -258,14 +268,25 @@ class ExpertPlacementProblem(Problem):
                                 load_timeout=self.load_timeout) as session:
                 loaded = True
                 # One untimed call first, so one-off costs (torch's lazy set-up, a Triton
-                # compile) are not billed to the first window. Its loads are window 0's
-                # experts in reverse: nothing the candidate will not see anyway.
+                # compile) are not billed to the first window. Its loads are the judge's
+                # random numbers of window 0's shape and type: nothing of any window, so
+                # no answer can be worked out while the clock is off.
                 session.call("rebalance", {"args": args},
-                             {"weight": np.ascontiguousarray(windows[0][:, ::-1])},
+                             {"weight": _warm_up_loads(windows[0])},
                              timeout=self.call_timeout, doing=ENTRY)
+                # A window's time is the session's CPU since the previous answer: the call
+                # and the gap before it, so work a thread does while the judge scores (for
+                # the next window) is billed too. (An unjailed, trusted session has no such
+                # clock: its calls' own CPU time counts.)
+                clock = getattr(session, "cpu_seconds", None)
+                last = clock() if clock is not None else None
                 for i in range(len(windows) - 1):
                     reply = session.call("rebalance", {"args": args}, {"weight": windows[i]},
                                          timeout=self.call_timeout, doing=ENTRY, cpu=True)
+                    spent = reply.cpu_s if reply.cpu_s is not None else reply.wall_s
+                    if last is not None:
+                        now = clock()
+                        spent, last = max(float(spent), now - last), now
                     arrays = reply.arrays
                     missing = [n for n in ("phy2log", "log2phy", "logcnt") if n not in arrays]
                     if missing:
@@ -273,8 +294,7 @@ class ExpertPlacementProblem(Problem):
                     slot_score, gpu_score = self._score_pair(arrays, windows[i + 1])
                     slot_scores.append(slot_score)
                     gpu_scores.append(gpu_score)
-                    seconds.append(float(reply.cpu_s if reply.cpu_s is not None
-                                         else reply.wall_s))
+                    seconds.append(float(spent))
                     wall_seconds.append(reply.wall_s)
         except CandidateFailure as exc:
             where = f"window {len(seconds)}: " if loaded else "loading the program: "
