@@ -108,6 +108,32 @@ def test_our_programs_score_as_the_reference_evaluator_scores_them(problem, jail
         0.95 * normalized + 0.05 * result.metrics["runtime_component"], rel=1e-9)
 
 
+_LAZY_FRAME = """
+import time
+import pandas as pd
+
+class _Lazy(pd.DataFrame):
+    def to_numpy(self, *args, **kwargs):  # the work, done when the judge reads the frame
+        time.sleep(1.5)
+        return super().to_numpy(*args, **kwargs)
+
+class Solution:
+    def solve(self, df, **kw):
+        return _Lazy(df)
+"""
+
+
+def test_a_frame_that_computes_itself_when_read_is_timed(tmp_path: Path, small_beer: Path,
+                                                         jail) -> None:
+    problem = get_problem("llm-sql@leaderboard", data=str(small_beer))
+    path = tmp_path / "lazy" / "solution.py"
+    path.parent.mkdir()
+    path.write_text(_LAZY_FRAME)
+    result = problem.evaluate_solution_file(path, runner=jail)
+    assert result.ok, result.error
+    assert result.metrics["avg_runtime"] >= 1.5
+
+
 def test_a_program_without_reorder_fails_as_a_submission_in_one_line(problem, jail) -> None:
     result = problem.evaluate("def order(table):\n    return table.rows\n", "train", jail)
     assert not result.ok

@@ -311,10 +311,11 @@ class LlmSqlProblem(Problem):
         by the leaderboard's rules on the tables found (every split is those tables: the
         leaderboard holds none out).
 
-        The runtime of each table is the wall time of the jailed ``solve()`` call, measured
-        by the judge around it (the leaderboard times ``solve()`` inside its own
-        process); it is a measurement, so the score's runtime part (5%) differs from run
-        to run and machine to machine, the hit rates do not.
+        The runtime of each table is the wall time of the jailed ``solve()`` call and of
+        reading the frame it returned (a frame's methods may be the submission's code),
+        measured by the judge around them (the leaderboard times ``solve()`` inside its
+        own process); it is a measurement, so the score's runtime part (5%) differs from
+        run to run and machine to machine, the hit rates do not.
 
         Raises:
             ValueError: Not the leaderboard suite, or not a text file.
@@ -351,12 +352,14 @@ class LlmSqlProblem(Problem):
         for table in tables:
             try:
                 with runner.session(task, source, file.name) as session:
+                    # timed: solve(), and reading the frame it returned, which may be the
+                    # submission's own code (a frame that computes itself when read)
                     begun = time.perf_counter()
                     session.call("solve", {"table": table.name}, timeout=REORDER_TIMEOUT_S,
                                  doing=f"solve() on {table.name}")
-                    runtime = time.perf_counter() - begun
                     reply = session.call("rows", {}, timeout=REORDER_TIMEOUT_S,
                                          doing="sending the frame's cells")
+                    runtime = time.perf_counter() - begun
                 begun = time.perf_counter()
                 rows = _decode_rows(reply.header, reply.arrays)
                 leaderboard.check_rows(table, rows)
@@ -399,8 +402,9 @@ class LlmSqlProblem(Problem):
         details = {"split": split, "suite": "leaderboard",
                    "data": "; ".join(str(t.path) for t in tables),
                    "tables": names, "tables_missing": missing,
-                   "timing": "wall seconds of the jailed solve() call, measured by the judge "
-                             "(not reproducible: the runtime component varies)",
+                   "timing": "wall seconds of the jailed solve() call and of reading its "
+                             "frame, measured by the judge (not reproducible: the runtime "
+                             "component varies)",
                    "simulate_seconds": simulate_seconds, "per_table": per_table}
         return EvalResult(parts["score"], metrics, {}, feedback, None, details,
                           time.perf_counter() - started)
