@@ -35,6 +35,41 @@ def test_resolved_ranges() -> None:
     assert [(d.low, d.high) for d in dims] == [(0.0, 100.0), (0.0, 1.0), (0.0, 4.0)]
 
 
+def test_a_metric_of_no_known_range_gets_an_adaptive_axis() -> None:
+    dims = resolve_dimensions([("code_length", 2, None), ("quality", 4, None)],
+                              initial_code_length=50)
+    assert [d.adaptive for d in dims] == [False, True]
+    assert dims[1].describe() == {"name": "quality", "bins": 4, "low": 0.0, "high": 1.0,
+                                  "adaptive": True}
+    grid, other = GridArchive(dims), GridArchive(dims)  # two islands share the axis
+
+    def scored(cid: int, quality: float) -> Candidate:
+        return Candidate(cid, f"x = {cid}", parent_id=0, island=0, status="evaluated",
+                         score=float(cid), features={"code_length": 10.0},
+                         metrics={"quality": quality})
+
+    # OpenEvolve's min-max rule, at the moment each is placed: one value seen -> the
+    # middle cell; then (v - lowest) / (highest - lowest) of the values seen so far
+    cells = []
+    for cid, quality, archive in ((1, 5.0, grid), (2, 1.0, grid), (3, 9.0, other),
+                                  (4, 3.0, grid)):
+        assert archive.add(scored(cid, quality)) == "new"
+        cells.append(archive.cell(scored(cid, quality))[1])
+    assert cells == [2, 0, 3, 1]  # 0.5, 0.0, 1.0 (the last cell), 0.25 of 4 bins
+    # an elite stays in the cell it was placed in when the range widens later
+    assert grid.cell(scored(1, 5.0)) == (0, 2)
+    assert other.add(scored(5, -7.0)) == "new"
+    assert grid.cell(scored(1, 5.0)) == (0, 2)
+    assert grid.cell(scored(9, 5.0)) == (0, 3)  # a newcomer: (5 + 7) / 16 = 0.75 of 4 bins
+
+
+def test_score_as_an_axis_falls_back_to_the_candidates_score() -> None:
+    (dim,) = resolve_dimensions([("score", 2, (0.0, 10.0))], initial_code_length=1)
+    grid = GridArchive([dim])
+    grid.add(Candidate(1, "x = 1", parent_id=0, island=0, status="evaluated", score=7.0))
+    assert grid.cell(grid.best()) == (1,)
+
+
 def model(seed: int, islands: int = 3) -> IslandModel:
     return IslandModel(DIMS, IslandsConfig(count=islands, migration_interval=4,
                                            migration_count=1),

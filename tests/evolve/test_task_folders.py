@@ -523,8 +523,10 @@ def test_openevolve_config_keys_translate_or_warn() -> None:
     assert config["generator"]["max_program_chars"] == 5000  # a rejection limit
     assert config["selection"]["num_top"] == 4 and config["selection"]["num_inspirations"] == 1
     assert config["selection"]["elite_pool"] == 5
+    # complexity and diversity are ours; score (any other name) an adaptive axis
     assert config["archive"] == {"dims": [{"name": "code_length", "bins": 6},
-                                          {"name": "ast_distance", "bins": 4}]}
+                                          {"name": "ast_distance", "bins": 4},
+                                          {"name": "score"}]}
     assert config["generator"]["models"][0]["api_key_env"] == "MY_MODEL_KEY"
     assert config["sandbox"] == {"timeout_s": 30.0}
     assert warnings == [
@@ -534,7 +536,6 @@ def test_openevolve_config_keys_translate_or_warn() -> None:
         "islands bound what selection sees)"),
         ("database.archive_size ignored (adrs keeps every program; the MAP-Elites grid is "
         "the archive)"),
-        "database.feature_dimensions[score] ignored (no adrs equivalent)",
         ("evaluator.max_retries ignored (a failed evaluation is the candidate's result, not "
         "retried)"),
         "llm.top_p ignored (no adrs equivalent)",
@@ -566,6 +567,53 @@ def test_run_with_openevolve_config_offline_records_warnings(
     with sqlite3.connect(tmp_path / "b" / "run.sqlite") as db:
         stored = db.execute("SELECT value FROM meta WHERE key = 'config_warnings'").fetchone()
     assert json.loads(stored[0]) == data["warnings"]
+
+
+QUALITY_EVALUATOR = """
+def evaluate(program_path):
+    namespace = {}
+    exec(open(program_path).read(), namespace)
+    value = namespace["value"]()
+    return {"combined_score": value, "quality": value * value}
+"""
+
+
+LOOP_PROGRAM = """# EVOLVE-BLOCK-START
+def value():
+    a = 3.0
+    b = 2.0
+    total = 0.0
+    for i in range(4):
+        total += a * i - b
+    return total / 10.0
+# EVOLVE-BLOCK-END
+"""  # value() = 1.0; enough code for the offline mutator to change
+
+
+def test_openevolve_custom_feature_dimensions_are_adaptive_axes(
+        root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from adrs.report import read_run
+
+    folder = write_folder(root, "custom_features", {
+        "evaluator.py": QUALITY_EVALUATOR, "initial_program.py": LOOP_PROGRAM,
+        "config.yaml": ("max_iterations: 8\ndatabase:\n  feature_dimensions: [complexity, "
+                        "quality]\n  feature_bins: {complexity: 3, quality: 5}\n")})
+    assert main(["run", str(folder), "--workers", "1", "--json",
+                 "--out", str(tmp_path / "run")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["warnings"] == [] and data["counts"]["evaluated"] >= 2
+    with sqlite3.connect(tmp_path / "run" / "run.sqlite") as db:
+        stored = db.execute("SELECT value FROM meta WHERE key = 'archive_dims'").fetchone()
+        qualities = [json.loads(row[0])["quality"] for row in db.execute(
+            "SELECT metrics FROM candidates WHERE status = 'evaluated'")]
+    dims = json.loads(stored[0])
+    assert [(d["name"], d["bins"], d["adaptive"]) for d in dims] == [
+        ("code_length", 3, False), ("quality", 5, True)]
+    # the report draws the adaptive axis over the range the candidates span
+    grid = read_run(tmp_path / "run")["grid"]
+    quality = next(d for d in grid["dims"] if d["name"] == "quality")
+    assert quality["observed"] is True
+    assert (quality["low"], quality["high"]) == (min(qualities), max(qualities))
 
 
 # -- 8. keys for the evaluator, 9. exit status, 11. warm-up ---------------------------

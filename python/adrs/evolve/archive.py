@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adrs.evolve._candidate import Candidate
+
+
+class ObservedRange:
+    """The lowest and highest value an adaptive axis has seen so far."""
+
+    def __init__(self) -> None:
+        self.low: float | None = None
+        self.high: float | None = None
+
+    def observe(self, value: float | None) -> None:
+        if value is None or not math.isfinite(value):
+            return
+        self.low = value if self.low is None else min(self.low, value)
+        self.high = value if self.high is None else max(self.high, value)
 
 
 @dataclass(frozen=True)
@@ -14,23 +28,45 @@ class Dimension:
     """One resolved axis of the grid.
 
     Attributes:
-        name: Key looked up in a candidate's features, then its metrics.
+        name: Key looked up in a candidate's features, then its metrics (``score``: the
+            candidate's score when neither has it).
         bins: Number of cells.
         low: Lower edge of the first cell (lower values fall in it too).
         high: Upper edge of the last cell (higher values fall in it too).
+        seen: For an adaptive axis (a feature of no known range), the range its values
+            have spanned so far; None for a fixed axis. An adaptive axis scales a value by
+            that range at the moment it is placed, as OpenEvolve's min-max scaling does
+            (one value seen: the middle cell); ``low`` and ``high`` are then unused.
     """
 
     name: str
     bins: int
     low: float
     high: float
+    seen: ObservedRange | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def adaptive(self) -> bool:
+        return self.seen is not None
 
     def index(self, value: float | None) -> int:
         """Cell index of ``value`` along this axis (missing or NaN: the first cell)."""
         if value is None or not math.isfinite(value) or self.bins == 1:
             return 0
-        position = (value - self.low) / (self.high - self.low) * self.bins
-        return min(self.bins - 1, max(0, int(position)))
+        if self.seen is None:
+            scaled = (value - self.low) / (self.high - self.low)
+        elif self.seen.low is None or self.seen.high is None:
+            scaled = value  # nothing seen yet (OpenEvolve takes the value itself)
+        elif self.seen.high == self.seen.low:
+            scaled = 0.5
+        else:
+            scaled = (value - self.seen.low) / (self.seen.high - self.seen.low)
+        return min(self.bins - 1, max(0, int(min(1.0, max(0.0, scaled)) * self.bins)))
+
+    def describe(self) -> dict[str, object]:
+        """The axis as plain data (the run's meta ``archive_dims``)."""
+        return {"name": self.name, "bins": self.bins, "low": self.low, "high": self.high,
+                "adaptive": self.adaptive}
 
 
 class GridArchive:
@@ -47,15 +83,20 @@ class GridArchive:
         if not dims:
             raise ValueError("a grid archive needs at least one dimension")
         for dim in dims:
-            if dim.bins < 1 or not dim.low < dim.high:
+            if dim.bins < 1 or (not dim.adaptive and not dim.low < dim.high):
                 raise ValueError(f"dimension {dim.name!r}: need bins >= 1 and low < high, "
                                  f"got bins={dim.bins}, range=[{dim.low}, {dim.high}]")
         self.dims = tuple(dims)
         self._cells: dict[tuple[int, ...], Candidate] = {}
         self._ids: set[int] = set()
+        self._keys: dict[int, tuple[int, ...]] = {}  # each elite's cell, as placed
 
     def cell(self, candidate: Candidate) -> tuple[int, ...]:
-        """The cell a candidate falls in."""
+        """The cell a candidate falls in (an elite: the cell it was placed in, which an
+        adaptive axis does not move later)."""
+        key = self._keys.get(candidate.id)
+        if key is not None:
+            return key
         return tuple(dim.index(_lookup(candidate, dim.name)) for dim in self.dims)
 
     def add(self, candidate: Candidate) -> str:
@@ -67,14 +108,19 @@ class GridArchive:
         """
         if candidate.score is None or candidate.id in self._ids:
             return "rejected"
+        for dim in self.dims:  # every scored candidate widens an adaptive axis's range
+            if dim.seen is not None:
+                dim.seen.observe(_lookup(candidate, dim.name))
         key = self.cell(candidate)
         current = self._cells.get(key)
         if current is not None and not candidate.score > current.score:  # type: ignore[operator]
             return "rejected"
         if current is not None:
             self._ids.discard(current.id)
+            self._keys.pop(current.id, None)
         self._cells[key] = candidate
         self._ids.add(candidate.id)
+        self._keys[candidate.id] = key
         return "new" if current is None else "improved"
 
     def __len__(self) -> int:
@@ -107,6 +153,8 @@ def _lookup(candidate: Candidate, name: str) -> float | None:
     value: object = candidate.features.get(name)
     if value is None:
         value = candidate.metrics.get(name)
+    if value is None and name == "score":
+        value = candidate.score
     return float(value) if isinstance(value, (int, float)) else None
 
 
@@ -122,8 +170,8 @@ def resolve_dimensions(specs: Sequence[tuple[str, int, tuple[float, float] | Non
             automatic range to twice it).
         declared: Ranges a problem declares for its own features.
 
-    Raises:
-        ValueError: A problem feature with no range given or declared.
+    A problem feature or metric with no range given or declared gets an adaptive axis
+    (:class:`Dimension`): scaled by the range its values have spanned so far.
     """
     dims = []
     for name, bins, value_range in specs:
@@ -135,7 +183,7 @@ def resolve_dimensions(specs: Sequence[tuple[str, int, tuple[float, float] | Non
             elif declared and name in declared:
                 value_range = declared[name]
             else:
-                raise ValueError(f"archive dimension {name!r} needs a range "
-                                 "(archive.dims[].range in the config)")
+                dims.append(Dimension(name, bins, 0.0, 1.0, ObservedRange()))
+                continue
         dims.append(Dimension(name, bins, float(value_range[0]), float(value_range[1])))
     return dims

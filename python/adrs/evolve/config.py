@@ -32,7 +32,9 @@ class DimConfig:
         bins: Number of cells along this axis.
         range: ``[low, high]``; values outside fall in the edge cells. None: automatic
             (``code_length``: 0 to twice the initial length; ``ast_distance``: 0 to 1;
-            a problem feature: required).
+            a feature the problem declares a range for: that range; any other feature or
+            metric, ``score`` included: adaptive, scaled by the range its values have
+            spanned so far, as OpenEvolve scales its custom feature dimensions).
     """
 
     name: str

@@ -9,7 +9,6 @@ run killed at any point resumes from the database alone (``Controller.resume``).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import math
 import os
@@ -409,7 +408,7 @@ class Controller:
         dims = resolve_dimensions([(d.name, d.bins, d.range) for d in config.archive.dims],
                                   len(region_text(initial)), declared)
         # the axes as resolved, for the report's MAP-Elites view
-        self.db.set_meta("archive_dims", [dataclasses.asdict(d) for d in dims])
+        self.db.set_meta("archive_dims", [d.describe() for d in dims])
         existing = self.db.candidates()
         self._seq = len(existing)  # proposals made so far, also across sessions
         self.islands = IslandModel(dims, config.islands, config.selection,

@@ -660,7 +660,10 @@ def _translate_database(database: Mapping[str, Any], out: dict[str, Any],
 
 def _translate_features(database: Mapping[str, Any], out: dict[str, Any],
                         ignore: Any) -> None:
-    """``feature_dimensions`` and ``feature_bins`` as ``archive.dims``."""
+    """``feature_dimensions`` and ``feature_bins`` as ``archive.dims``: ``complexity`` and
+    ``diversity`` as our ``code_length`` and ``ast_distance``; any other name (a metric
+    the evaluator returns, or ``score``) as an adaptive axis of that name, scaled by the
+    range its values have spanned so far, as OpenEvolve scales it."""
     names = database.get("feature_dimensions")
     bins = database.get("feature_bins")
     if names is None and bins is None:
@@ -668,10 +671,10 @@ def _translate_features(database: Mapping[str, Any], out: dict[str, Any],
     names = list(names) if isinstance(names, (list, tuple)) else ["complexity", "diversity"]
     dims = []
     for name in names:
-        ours = _FEATURES.get(str(name))
-        if ours is None:
-            ignore(f"database.feature_dimensions[{name}]")
+        if not isinstance(name, str) or not name:
+            ignore(f"database.feature_dimensions[{name!r}]")
             continue
+        ours = _FEATURES.get(name, name)
         count = bins.get(name) if isinstance(bins, dict) else bins
         dims.append({"name": ours, **({"bins": int(count)} if count else {})})
     if dims:

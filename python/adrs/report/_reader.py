@@ -268,13 +268,18 @@ class _RunReader:
 
     def _dims(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         stored = self.meta.get("archive_dims")
-        if stored:
+        if stored and not any(d.get("adaptive") for d in stored):
             return [dict(d, observed=False) for d in stored]
-        # runs from before the axes were stored: configured ranges, else the defaults,
-        # else the range the candidates span
-        config = (self.meta.get("config") or {}).get("archive") or {}
+        # adaptive axes, and runs from before the axes were stored: configured ranges,
+        # else the defaults, else the range the candidates span
+        if stored:
+            specs = [{"name": d["name"], "bins": d["bins"],
+                      "range": None if d.get("adaptive") else [d["low"], d["high"]]}
+                     for d in stored]
+        else:
+            specs = ((self.meta.get("config") or {}).get("archive") or {}).get("dims") or []
         out = []
-        for dim in config.get("dims") or []:
+        for dim in specs:
             name, bins, value_range = dim["name"], int(dim.get("bins", 10)), dim.get("range")
             observed = False
             if value_range is None and name == "ast_distance":
