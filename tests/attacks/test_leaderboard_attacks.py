@@ -49,3 +49,43 @@ def test_cli_eval_leaderboard_solution_that_steals_and_writes_scores_as_the_hone
     assert (hostile_home / ".secret").read_text() == HOME_SECRET
     for secret in (CANARY, HOME_SECRET):
         assert secret not in done.stdout + done.stderr
+
+
+# an adrs llm-sql program scored on the leaderboard's scale runs as a submission: in the
+# submission's jail, its rows checked and its hits counted by the judge
+FORGED_ROWS = """
+import os
+for target in (PWNED, os.path.expanduser("~/pwned")):
+    try:
+        with open(target, "w") as handle:
+            handle.write("written by a program")
+    except OSError:
+        pass
+
+def reorder(table):
+    # the first row everywhere: every prefix a hit, if the judge took the rows on trust
+    return [table.rows[0]] * len(table.rows)
+"""
+
+
+def test_cli_eval_llm_sql_program_on_the_leaderboard_scale_cannot_forge_rows(
+        tmp_path, hostile_home, isolated, shared_dir):
+    beer = tmp_path / "tables"
+    beer.mkdir()
+    lines = (shared_dir / "data" / "llm_sql_beer.csv").read_text().splitlines()[:101]
+    (beer / "beer.csv").write_text("\n".join(lines) + "\n")
+    pwned = hostile_home / "pwned"
+    program = tmp_path / "forged.py"
+    program.write_text(f"PWNED = {str(pwned)!r}\n" + steal(hostile_home) + FORGED_ROWS)
+    before = processes()
+    done = run_cli(["eval", "llm-sql", str(program), "--option", "suite=leaderboard",
+                    "--option", f"data={beer}", "--json"], cli_env(hostile_home), tmp_path)
+    assert left_behind(before) == ([], [])
+    result = json.loads(done.stdout)
+    assert not result["ok"]
+    assert result["error"].startswith("beer.csv: row 1 of solve()'s result is no "
+                                      "rearrangement of a row of the table left over"), result
+    assert not pwned.exists() and not (hostile_home / "pwned").exists()
+    assert (hostile_home / ".secret").read_text() == HOME_SECRET
+    for secret in (CANARY, HOME_SECRET):
+        assert secret not in done.stdout + done.stderr

@@ -12,7 +12,7 @@ one evaluation, validates what comes back and recomputes every figure itself.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -202,6 +202,17 @@ def package_text(package: str, filename: str) -> str:
     from importlib import resources
 
     return resources.files(package).joinpath(filename).read_text()
+
+
+def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    """Return ``value`` if it is one of ``choices`` (a problem option such as ``suite``).
+
+    Raises:
+        ValueError: It is not; the message names the option and the choices.
+    """
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(choices)}")
+    return str(value)
 
 
 def check_split(split: str) -> str:

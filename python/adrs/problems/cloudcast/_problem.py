@@ -30,7 +30,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from adrs.jail import CandidateFailure, JailTask, Runner
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
+from adrs.problems._base import (
+    Baseline,
+    EvalResult,
+    Problem,
+    check_choice,
+    check_split,
+    package_text,
+)
 from adrs.problems.cloudcast import _workloads as workloads
 from adrs.simulators.cloudcast import (
     BroadcastModel,
@@ -104,13 +111,10 @@ class CloudcastProblem(Problem):
     def __init__(self, suite: str = "default", validation: str | None = None,
                  profiles: str | os.PathLike[str] | None = None,
                  data: str | os.PathLike[str] | None = None) -> None:
-        if suite not in SUITES:
-            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        check_choice("suite", suite, SUITES)
         if validation is None:
             validation = "leaderboard" if suite == "leaderboard" else "strict"
-        if validation not in VALIDATIONS:
-            raise ValueError(f"unknown validation {validation!r}; expected one of "
-                             f"{', '.join(VALIDATIONS)}")
+        check_choice("validation", validation, VALIDATIONS)
         if importlib.util.find_spec("networkx") is None:  # what candidates search
             raise ValueError("the cloudcast problem needs networkx: pip install "
                              "'adrs[cloudcast]'")

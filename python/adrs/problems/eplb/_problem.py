@@ -34,7 +34,14 @@ import numpy as np
 
 from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.kernels import InvalidPlacement, balancedness, gpu_loads, slot_loads, validate_placement
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
+from adrs.problems._base import (
+    Baseline,
+    EvalResult,
+    Problem,
+    check_choice,
+    check_split,
+    package_text,
+)
 from adrs.problems.eplb import _workloads as workloads
 from adrs.problems.eplb._jail import ENTRY
 
@@ -145,13 +152,10 @@ class ExpertPlacementProblem(Problem):
                  timing_budget_s: float = 0.5, timing_repeats: int = 5) -> None:
         if importlib.util.find_spec("torch") is None:
             raise MissingDependency(f"the eplb problem needs torch: {INSTALL_HINT}")
-        if suite not in SUITES:
-            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        check_choice("suite", suite, SUITES)
         if validation is None:
             validation = "leaderboard" if suite == "leaderboard" else "strict"
-        if validation not in VALIDATIONS:
-            raise ValueError(f"unknown validation {validation!r}; expected one of "
-                             f"{', '.join(VALIDATIONS)}")
+        check_choice("validation", validation, VALIDATIONS)
         if validation == "leaderboard" and suite != "leaderboard":
             raise ValueError("validation=leaderboard belongs to the leaderboard suite (its "
                              "score); use eplb@leaderboard")
@@ -279,14 +283,16 @@ class ExpertPlacementProblem(Problem):
                 # the next window) is billed too. (An unjailed, trusted session has no such
                 # clock: its calls' own CPU time counts.)
                 clock = getattr(session, "cpu_seconds", None)
-                last = clock() if clock is not None else None
+                last = clock() if clock is not None else 0.0
                 for i in range(len(windows) - 1):
                     reply = session.call("rebalance", {"args": args}, {"weight": windows[i]},
-                                         timeout=self.call_timeout, doing=ENTRY, cpu=True)
-                    spent = reply.cpu_s if reply.cpu_s is not None else reply.wall_s
-                    if last is not None:
+                                         timeout=self.call_timeout, doing=ENTRY,
+                                         cpu=clock is None)
+                    if clock is not None:
                         now = clock()
-                        spent, last = max(float(spent), now - last), now
+                        spent, last = now - last, now
+                    else:
+                        spent = reply.cpu_s if reply.cpu_s is not None else reply.wall_s
                     arrays = reply.arrays
                     missing = [n for n in ("phy2log", "log2phy", "logcnt") if n not in arrays]
                     if missing:

@@ -21,7 +21,14 @@ from typing import Any
 import numpy as np
 
 from adrs.jail import CandidateFailure, JailTask, Runner
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
+from adrs.problems._base import (
+    Baseline,
+    EvalResult,
+    Problem,
+    check_choice,
+    check_split,
+    package_text,
+)
 from adrs.problems.llm_sql import _leaderboard as leaderboard
 from adrs.problems.llm_sql import _workloads as workloads
 from adrs.simulators.llm_sql import PackedTable, check_rearrangement, prefix_hits, read_csv
@@ -117,8 +124,7 @@ class LlmSqlProblem(Problem):
                  table: str | os.PathLike[str] | None = None,
                  col_merge: str | Sequence[Sequence[str]] | None = None,
                  timing_repeats: int = 3, suite: str = "default") -> None:
-        if suite not in SUITES:
-            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        check_choice("suite", suite, SUITES)
         self.suite = suite
         self._leaderboard_paths = (leaderboard.find_tables(data)
                                    if suite == "leaderboard" else {})

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 
 from adrs.jail import CandidateFailure, JailTask, Runner, Session
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
+from adrs.problems._base import (
+    Baseline,
+    EvalResult,
+    Problem,
+    check_choice,
+    check_split,
+    package_text,
+)
 from adrs.problems.prism._jail import ENTRY_POINT
 from adrs.problems.prism._validate import InvalidPlacement, judge_placement
 from adrs.simulators import prism_cases
@@ -98,13 +105,10 @@ class PrismProblem(Problem):
 
     def __init__(self, data: Any = None, suite: str = "default", failed_cases: str | None = None,
                  time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> None:
-        if suite not in SUITES:
-            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        check_choice("suite", suite, SUITES)
         if failed_cases is None:
             failed_cases = "skip" if suite == "leaderboard" else "zero"
-        if failed_cases not in FAILED_CASES:
-            raise ValueError(f"unknown failed_cases {failed_cases!r}; expected one of "
-                             f"{', '.join(FAILED_CASES)}")
+        check_choice("failed_cases", failed_cases, FAILED_CASES)
         if isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float)) \
                 or not 0 < time_limit_s < math.inf:
             raise ValueError(f"time_limit_s must be a positive number of seconds, got "

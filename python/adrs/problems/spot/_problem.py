@@ -22,7 +22,14 @@ import numpy as np
 from adrs import _core
 from adrs.jail import CandidateFailure, JailTask, Runner
 from adrs.jail._wire import clean_text
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
+from adrs.problems._base import (
+    Baseline,
+    EvalResult,
+    Problem,
+    check_choice,
+    check_split,
+    package_text,
+)
 from adrs.problems.spot import _workloads as workloads
 from adrs.problems.spot._jail import RESULT_COLUMNS, pack
 from adrs.problems.spot._subset import check_policy_program
@@ -98,8 +105,7 @@ class SpotProblem(Problem):
                  traces: str | os.PathLike[str] | None = None,
                  scenarios: Sequence[tuple[float, float, float] | str] | None = None,
                  path: str = "cpp", suite: str = "default") -> None:
-        if suite not in SUITES:
-            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        check_choice("suite", suite, SUITES)
         if suite == "leaderboard" and (fidelity != "reference" or traces is not None):
             raise ValueError("the leaderboard suite scores the leaderboard's own traces under "
                              "the reference rules: it takes no fidelity or traces")

@@ -22,7 +22,14 @@ import numpy as np
 
 from adrs import _core
 from adrs.jail import CandidateFailure, JailTask, Runner
-from adrs.problems._base import Baseline, EvalResult, Problem, check_split, package_text
+from adrs.problems._base import (
+    Baseline,
+    EvalResult,
+    Problem,
+    check_choice,
+    check_split,
+    package_text,
+)
 from adrs.problems.txn._validate import InvalidSchedule, check_schedule
 from adrs.simulators import txn_workloads
 
@@ -113,8 +120,7 @@ class TransactionSchedulingProblem(Problem):
     def __init__(self, data: str | os.PathLike[str] | None = None,
                  time_limit_s: float | None = DEFAULT_TIME_LIMIT_S,
                  test_transactions: int = 100, suite: str = "default") -> None:
-        if suite not in SUITES:
-            raise ValueError(f"unknown suite {suite!r}; expected one of {', '.join(SUITES)}")
+        check_choice("suite", suite, SUITES)
         self.suite = suite
         if suite == "leaderboard":
             self.name = "txn@leaderboard"
